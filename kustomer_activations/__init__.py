@@ -1,0 +1,1 @@
+"""kustomer_activations."""
