@@ -1,0 +1,218 @@
+"""Building requests and the request flow: pace, send, decode, retry.
+
+:func:`request_flow` is the one algorithm every call goes through, written
+once as a generator and driven by either runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from ..errors import APIConnectionError, APIError, APITimeoutError
+from .clock import Clock
+from .config import ClientConfig, user_agent
+from .effects import Flow, Record, Send, Sleep
+from .ratelimit import Bucket, Pacer, parse_rate_limit
+from .response import ApiResponse, decode_error, decode_success
+from .retry import RETRY_STATUSES, backoff_delay, retry_after, safe_to_resend
+
+__all__ = ["Core", "RequestSpec", "path_segment", "request_flow"]
+
+logger = logging.getLogger("kustomer_activations")
+
+_NO_BODY: Any = object()
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode a value for use inside one path segment.
+
+    Every reserved character is encoded (``/ ? # % = &`` included), so a key
+    value can never change which endpoint is called.
+    """
+    return quote(value, safe="")
+
+
+@attrs.frozen(kw_only=True)
+class RequestSpec:
+    """What to send, before pacing and retries.
+
+    Attributes:
+        method: HTTP method.
+        path: path after the host, starting with ``/v1/``, already encoded.
+        params: query parameters.
+        json: the JSON body (omit for none).
+        bucket: ``"search"`` for searches, which have their own budget.
+        idempotent: whether re-sending is safe; ``None`` derives it from the
+            method (POST is not, unless said otherwise).
+        max_retries: per-call override of the client's ``max_retries``.
+        timeout: per-call override of the client's timeout.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str | int] | None = None
+    json: Any = _NO_BODY
+    bucket: Bucket = "default"
+    idempotent: bool | None = None
+    max_retries: int | None = None
+    timeout: httpx.Timeout | None = None
+
+    @property
+    def is_idempotent(self) -> bool:
+        """Whether a lost answer may be repaired by sending again."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method.upper() != "POST"
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the request carries a JSON body."""
+        return self.json is not _NO_BODY
+
+
+class Core:
+    """Everything a client knows that is not I/O: options, budget, clock, jitter.
+
+    One ``Core`` is shared by a client and its ``with_options`` copies that
+    talk to the same host, so they also share one rate budget.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        clock: Clock,
+        rng: random.Random | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.pacer = pacer or Pacer(config.requests_per_minute, config.searches_per_minute)
+        self._headers = {
+            "Authorization": f"Bearer {config.api_key}",
+            "Accept": "application/json",
+            "User-Agent": user_agent(),
+            **config.default_headers,
+        }
+
+    def with_config(self, config: ClientConfig) -> Core:
+        """A core for changed options; shares the budget while the org is the same."""
+        same_org = (config.base_url, config.api_key) == (self.config.base_url, self.config.api_key)
+        return Core(config, self.clock, self.rng, self.pacer if same_org else None)
+
+    def build_request(self, spec: RequestSpec) -> httpx.Request:
+        """The ``httpx.Request`` for a spec (no I/O: httpx requests are plain data)."""
+        timeout = spec.timeout or self.config.timeout
+        kwargs: dict[str, Any] = {}
+        if spec.has_body:
+            kwargs["json"] = spec.json
+        return httpx.Request(
+            spec.method.upper(),
+            self.config.base_url + spec.path,
+            params=dict(spec.params) if spec.params else None,
+            headers=self._headers,
+            extensions={"timeout": timeout.as_dict()},
+            **kwargs,
+        )
+
+
+def _transport_error(exc: httpx.TransportError, spec: RequestSpec) -> APIConnectionError:
+    path = spec.path
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(
+            f"timed out ({type(exc).__name__}); raise timeout= if Kustomer is slow for you",
+            method=spec.method, path=path,
+        )
+    return APIConnectionError(
+        f"no response ({type(exc).__name__}: {exc}); check the network and base URL",
+        method=spec.method, path=path,
+    )
+
+
+def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
+    """Send ``spec`` until it succeeds or may no longer be retried.
+
+    * Pacing waits come first and are not attempts.
+    * 429: wait what Kustomer says (``Retry-After``, else the window reset),
+      hold every task of this client back as well, then re-send; bounded by
+      ``max_rate_limit_wait`` in total, not by ``max_retries``: a request
+      refused for budget was never processed, so waiting is not failing.
+    * 408/5xx and transport errors: retried up to ``max_retries`` with
+      backoff, but a create (non-idempotent POST) only when it surely never
+      reached Kustomer.
+    """
+    config = core.config
+    max_retries = config.max_retries if spec.max_retries is None else spec.max_retries
+    idempotent = spec.is_idempotent
+    failures = 0
+    resent = 0
+    rate_waited = 0.0
+    while True:
+        delay = core.pacer.reserve(core.clock.now(), spec.bucket)
+        if delay > 0:
+            yield Sleep(delay)
+        request = core.build_request(spec)
+        try:
+            response: httpx.Response = yield Send(request)
+        except httpx.TransportError as exc:
+            if failures < max_retries and safe_to_resend(exc, idempotent=idempotent):
+                wait = backoff_delay(failures, core.rng)
+                failures += 1
+                resent += 1
+                logger.info(
+                    "%s %s: %s; retry %d/%d in %.2fs",
+                    spec.method, spec.path, type(exc).__name__, failures, max_retries, wait,
+                )
+                yield Sleep(wait)
+                continue
+            raise _transport_error(exc, spec) from exc
+
+        now = core.clock.now()
+        rate = parse_rate_limit(response.headers, now)
+        if rate is not None:
+            core.pacer.observe(rate)
+        status = response.status_code
+        logger.debug("%s %s -> %d", spec.method, spec.path, status)
+        if status < 400:
+            result = decode_success(response, path=spec.path, rate_limit=rate, retries=resent)
+            yield Record(result)
+            return result
+
+        error: APIError = decode_error(response, path=spec.path)
+        if status == 429:
+            suggested = retry_after(response.headers, now)
+            wait = backoff_delay(failures, core.rng) if suggested is None else suggested
+            if rate_waited + wait <= config.max_rate_limit_wait:
+                rate_waited += wait
+                resent += 1
+                core.pacer.hold_until(now + wait, spec.bucket)
+                logger.info(
+                    "%s %s: rate limited (429); waiting %.2fs for the budget",
+                    spec.method, spec.path, wait,
+                )
+                yield Sleep(wait)
+                continue
+            raise error
+        if status in RETRY_STATUSES and idempotent and failures < max_retries:
+            suggested = (
+                retry_after(response.headers, now) if "retry-after" in response.headers else None
+            )
+            wait = backoff_delay(failures, core.rng) if suggested is None else suggested
+            failures += 1
+            resent += 1
+            logger.info(
+                "%s %s: %d; retry %d/%d in %.2fs",
+                spec.method, spec.path, status, failures, max_retries, wait,
+            )
+            yield Sleep(wait)
+            continue
+        raise error
+
+

@@ -1,0 +1,415 @@
+"""Declarative mapping from a flat source row to a Kustomer write body.
+
+A :class:`FieldMapping` is built once (every destination checked and compiled
+then) and applied to each row with :meth:`FieldMapping.apply`, which returns a
+:class:`MappedRecord` whose payload has been validated and normalised.
+
+Destinations, by object type:
+
+* any writable Kustomer field (``name``, ``externalId``, ``tags``, ...);
+* ``custom.<name>`` for a custom attribute (the suffix must be a valid type);
+* shortcuts ``email`` (the default email: ``emails[0]``, type ``home``),
+  ``phone`` (``phones[0]``, type ``mobile``) and, for companies, ``domain``
+  (``domains[0]``);
+* customers only: ``companyExternalId`` (the engine resolves it to a Kustomer
+  company id) or ``company`` (a Kustomer company id), not both.
+
+Sources: a column name, a callable taking the whole row, or a :class:`Field`
+with options. Unmapped columns are never sent.
+
+Null rules ("don't sync nulls", ``skip_nulls=True`` by default): ``None``,
+NaN, pandas ``NA``/``NaT`` and blank strings (empty or whitespace only) mean
+"leave the field alone". With ``skip_null=False`` such a value clears the
+field instead (``null`` is sent), except for list fields, the
+``email``/``phone``/``domain`` shortcuts and ``companyExternalId``: lists are
+merged with what Kustomer holds, never replaced, so a null there is always
+skipped.
+
+``tags``: a list is taken as is; a string is split on commas (``"a, b"`` is
+``["a", "b"]``), blank parts dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Final
+
+import attrs
+
+from .errors import InvalidRecordError, KustomerError
+from .models.custom import custom_type
+from .models.metadata import closest
+from .models.validation import ObjectType, validate_payload, writable_fields
+
+__all__ = ["Field", "FieldMapping", "MappedRecord", "Source", "is_null"]
+
+#: A source: a column name, or a callable that computes the value from the row.
+Source = str | Callable[[Mapping[str, Any]], Any]
+
+_NULL_TYPES: Final = frozenset({"NAType", "NaTType"})
+
+
+def is_null(value: Any) -> bool:
+    """Whether a source value means "no value": None, NaN, pandas NA/NaT, blank string.
+
+    pandas is detected by type name, so it is never imported.
+    """
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is str:
+        return not value or value.isspace()
+    if kind is int or kind is bool:
+        return False
+    if kind is float:
+        return bool(value != value)
+    if isinstance(value, str):
+        return not value or value.isspace()
+    if isinstance(value, float):
+        return math.isnan(value)
+    if kind.__name__ in _NULL_TYPES:
+        return True
+    try:
+        return bool(value != value)  # Decimal NaN, numpy floats
+    except (TypeError, ValueError):
+        return False  # arrays and other values without a scalar comparison
+
+
+@attrs.frozen
+class Field:
+    """A mapping source with options.
+
+    Attributes:
+        source: a column name or a callable ``row -> value``.
+        skip_null: whether a null leaves the field alone (``None``: the
+            mapping's ``skip_nulls``); ``False`` sends null to clear it.
+        set_if_empty: write only when the existing object has no value for
+            the field (never overwrite).
+        transform: applied to the source value before validation
+            (after null detection on the raw value, and again on the result).
+    """
+
+    source: Source
+    skip_null: bool | None = attrs.field(default=None, kw_only=True)
+    set_if_empty: bool = attrs.field(default=False, kw_only=True)
+    transform: Callable[[Any], Any] | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen(kw_only=True)
+class MappedRecord:
+    """One source row, mapped and validated.
+
+    Attributes:
+        payload: the Kustomer-shaped body (validated; custom values coerced).
+        set_if_empty: destination paths (``"name"``, ``"custom.signupAt"``)
+            to write only when the existing value is empty.
+        company_external_id: the ``companyExternalId`` to resolve, if mapped.
+        mapped_fields: every path this row wrote (``"emails"`` for the email
+            shortcut, ``"company"`` for ``companyExternalId``), nulls included.
+        nulls: paths mapped to an explicit null (to clear).
+    """
+
+    payload: dict[str, Any]
+    set_if_empty: frozenset[str] = frozenset()
+    company_external_id: str | None = None
+    mapped_fields: frozenset[str] = frozenset()
+    nulls: frozenset[str] = frozenset()
+
+
+# How a compiled step places its value.
+_PLAIN, _ARRAY, _CUSTOM, _EMAIL, _PHONE, _DOMAIN, _TAGS, _COMPANY_EXT = range(8)
+# kinds for which a null is always skipped (see the module notes)
+_LISTS: Final = frozenset({_ARRAY, _EMAIL, _PHONE, _DOMAIN, _TAGS, _COMPANY_EXT})
+_SHORTCUTS: Final = {"email": ("emails", _EMAIL), "phone": ("phones", _PHONE)}
+
+
+@attrs.frozen
+class _Step:
+    dest: str
+    path: str
+    key: str  # the payload key or custom attribute name the value goes to
+    column: str | None
+    func: Callable[[Mapping[str, Any]], Any] | None
+    skip_null: bool
+    transform: Callable[[Any], Any] | None
+    kind: int
+
+
+# List fields taken as a whole list (tags and the shortcuts have their own kinds).
+_ARRAY_FIELDS: Final = frozenset({
+    "emails", "sharedEmails", "phones", "sharedPhones", "whatsapps", "externalIds",
+    "sharedExternalIds", "facebookIds", "instagramIds", "socials", "sharedSocials", "urls",
+    "locations", "domains",
+})
+
+
+class FieldMapping:
+    """A compiled map from source rows to Kustomer write bodies (see the module docs).
+
+    Args:
+        spec: destination -> source (column name, callable or :class:`Field`).
+            ``None`` is accepted only through :meth:`identity`.
+        object_type: ``"customer"`` or ``"company"``.
+        skip_nulls: the default for :attr:`Field.skip_null`.
+        parse_strings: let custom ``Num``/``Bool`` attributes parse strings
+            (``"12.5"``, ``"yes"``), for text sources such as CSV.
+
+    Raises:
+        ValueError: an unknown or conflicting destination, or a bad source,
+            named with the closest valid destination.
+    """
+
+    __slots__ = (
+        "_identity",
+        "_set_if_empty",
+        "_steps",
+        "object_type",
+        "parse_strings",
+        "skip_nulls",
+        "spec",
+    )
+
+    def __init__(
+        self,
+        spec: Mapping[str, Source | Field] | None,
+        *,
+        object_type: ObjectType,
+        skip_nulls: bool = True,
+        parse_strings: bool = False,
+    ) -> None:
+        if object_type not in ("customer", "company"):
+            raise ValueError(f"object_type must be 'customer' or 'company', not {object_type!r}")
+        self.object_type: ObjectType = object_type
+        self.skip_nulls = skip_nulls
+        self.parse_strings = parse_strings
+        self.spec: Mapping[str, Source | Field] | None = None if spec is None else dict(spec)
+        self._identity = spec is None
+        steps: list[_Step] = []
+        set_if_empty: set[str] = set()
+        if spec is not None:
+            self._check_conflicts(spec)
+            for dest, source in spec.items():
+                step, sie = self._compile(dest, source)
+                steps.append(step)
+                if sie:
+                    set_if_empty.add(step.path)
+        self._steps: tuple[_Step, ...] = tuple(steps)
+        self._set_if_empty = frozenset(set_if_empty)
+
+    @classmethod
+    def identity(cls, object_type: ObjectType, *, parse_strings: bool = False) -> FieldMapping:
+        """A mapping for rows that are already Kustomer-shaped write bodies.
+
+        Keys are Kustomer field names and ``custom`` is a nested dict; an
+        explicit ``None`` clears a field (Kustomer's own meaning). Customer
+        rows may also carry ``companyExternalId``, which is taken out of the
+        body for the engine to resolve.
+        """
+        return cls(None, object_type=object_type, parse_strings=parse_strings)
+
+    @property
+    def is_identity(self) -> bool:
+        """True for :meth:`identity` mappings."""
+        return self._identity
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """The source columns read by name (callables may read more)."""
+        return frozenset(s.column for s in self._steps if s.column is not None)
+
+    def check_columns(self, columns: Collection[str]) -> None:
+        """Raise before reading any row when a mapped column is not in ``columns``.
+
+        Raises:
+            ValueError: naming each missing column and the destination it feeds.
+        """
+        present = set(columns)
+        missing = [
+            f"{s.column!r} (for {s.dest!r})"
+            for s in self._steps
+            if s.column is not None and s.column not in present
+        ]
+        if missing:
+            raise ValueError("source columns missing: " + ", ".join(missing))
+
+    # -- construction -------------------------------------------------------
+
+    def _destinations(self) -> list[str]:
+        names = sorted(writable_fields(self.object_type) - {"custom"})
+        names += ["email", "phone", "custom.<name>"]
+        names += ["companyExternalId"] if self.object_type == "customer" else ["domain"]
+        return names
+
+    def _check_conflicts(self, spec: Mapping[str, Any]) -> None:
+        pairs = [("email", "emails"), ("phone", "phones"), ("domain", "domains"),
+                 ("companyExternalId", "company")]
+        for a, b in pairs:
+            if a in spec and b in spec:
+                raise ValueError(f"map either {a!r} or {b!r}, not both: they write the same field")
+
+    def _compile(self, dest: str, source: Source | Field) -> tuple[_Step, bool]:
+        if not isinstance(dest, str):
+            raise ValueError(f"mapping destinations are strings, not {dest!r}")
+        options = source if isinstance(source, Field) else Field(source)
+        column: str | None = None
+        func: Callable[[Mapping[str, Any]], Any] | None = None
+        if isinstance(options.source, str):
+            column = options.source
+        elif callable(options.source):
+            func = options.source
+        else:
+            raise ValueError(
+                f"the source for {dest!r} must be a column name, a callable(row) or a Field, "
+                f"not {options.source!r}"
+            )
+        if options.transform is not None and not callable(options.transform):
+            raise ValueError(f"the transform for {dest!r} must be callable")
+        skip = self.skip_nulls if options.skip_null is None else options.skip_null
+        path, key, kind = self._place(dest)
+        step = _Step(dest, path, key, column, func, skip, options.transform, kind)
+        return step, options.set_if_empty
+
+    def _place(self, dest: str) -> tuple[str, str, int]:
+        if dest.startswith("custom."):
+            name = dest[7:]
+            try:
+                custom_type(name)
+            except KustomerError as exc:
+                raise ValueError(f"invalid mapping destination {dest!r}: {exc}") from None
+            return dest, name, _CUSTOM
+        if dest in _SHORTCUTS:
+            path, kind = _SHORTCUTS[dest]
+            return path, path, kind
+        if dest == "domain" and self.object_type == "company":
+            return "domains", "domains", _DOMAIN
+        if dest == "companyExternalId" and self.object_type == "customer":
+            return "company", "company", _COMPANY_EXT
+        if dest == "tags":
+            return dest, dest, _TAGS
+        if dest in writable_fields(self.object_type) and dest != "custom":
+            return dest, dest, _ARRAY if dest in _ARRAY_FIELDS else _PLAIN
+        guess = closest(dest, self._destinations())
+        hint = f"; did you mean {guess!r}?" if guess else ""
+        raise ValueError(f"unknown {self.object_type} mapping destination {dest!r}{hint}")
+
+    # -- per row ------------------------------------------------------------
+
+    def apply(self, row: Mapping[str, Any]) -> MappedRecord:
+        """Map and validate one row.
+
+        Raises:
+            InvalidRecordError: a missing column, a failing callable or
+                transform, or a value Kustomer would refuse; ``field`` names
+                the destination (``"custom.tierStr"``, ``"emails[0].email"``).
+        """
+        if self._identity:
+            return self._apply_identity(row)
+        payload: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        paths: list[str] = []
+        nulls: list[str] = []
+        company_ext: str | None = None
+        for step in self._steps:
+            if step.func is None:
+                try:
+                    value = row[step.column]  # type: ignore[index]
+                except (KeyError, IndexError):
+                    raise InvalidRecordError(
+                        f"source column {step.column!r} is missing from the row",
+                        field=step.dest,
+                    ) from None
+            else:
+                value = _call(step, step.func, row)
+            if step.transform is not None and not is_null(value):
+                value = _call(step, step.transform, value)
+            if is_null(value):
+                if step.skip_null or step.kind in _LISTS:
+                    continue
+                value = None
+                nulls.append(step.path)
+            kind = step.kind
+            if kind in (_PLAIN, _ARRAY):
+                payload[step.key] = value
+            elif kind == _CUSTOM:
+                custom[step.key] = value
+            elif kind == _EMAIL:
+                payload["emails"] = [{"type": "home", "email": value}]
+            elif kind == _PHONE:
+                payload["phones"] = [{"type": "mobile", "phone": value}]
+            elif kind == _DOMAIN:
+                payload["domains"] = [{"domain": value}]
+            elif kind == _TAGS:
+                payload["tags"] = _split_tags(value)
+            else:
+                company_ext = _text(step, value)
+            paths.append(step.path)
+        if custom:
+            payload["custom"] = custom
+        return MappedRecord(
+            payload=validate_payload(self.object_type, payload, parse_strings=self.parse_strings),
+            set_if_empty=self._set_if_empty,
+            company_external_id=company_ext,
+            mapped_fields=frozenset(paths),
+            nulls=frozenset(nulls),
+        )
+
+    def _apply_identity(self, row: Mapping[str, Any]) -> MappedRecord:
+        if not isinstance(row, Mapping):
+            raise InvalidRecordError("a record must be a mapping of Kustomer fields", value=row)
+        body = dict(row)
+        company_ext: str | None = None
+        if self.object_type == "customer" and "companyExternalId" in body:
+            raw = body.pop("companyExternalId")
+            company_ext = None if is_null(raw) else str(raw)
+        payload = validate_payload(self.object_type, body, parse_strings=self.parse_strings)
+        paths = [k for k in payload if k != "custom"]
+        nulls = [k for k, v in payload.items() if v is None]
+        custom = payload.get("custom")
+        if custom:
+            paths += [f"custom.{k}" for k in custom]
+            nulls += [f"custom.{k}" for k, v in custom.items() if v is None]
+        if company_ext is not None:
+            paths.append("company")
+        return MappedRecord(
+            payload=payload,
+            company_external_id=company_ext,
+            mapped_fields=frozenset(paths),
+            nulls=frozenset(nulls),
+        )
+
+    def __repr__(self) -> str:
+        what = "identity" if self._identity else ", ".join(s.dest for s in self._steps)
+        return f"FieldMapping({self.object_type}: {what})"
+
+
+def _call(step: _Step, func: Callable[[Any], Any], arg: Any) -> Any:
+    try:
+        return func(arg)
+    except InvalidRecordError as exc:
+        if exc.field is not None:
+            raise
+        raise type(exc)(exc.reason, field=step.dest, value=exc.value) from exc
+    except Exception as exc:
+        raise InvalidRecordError(
+            f"computing the value failed: {type(exc).__name__}: {exc}", field=step.dest
+        ) from exc
+
+
+def _split_tags(value: Any) -> Any:
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    return value
+
+
+def _text(step: _Step, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    # pandas turns an integer column with gaps into floats: 42.0 means "42"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidRecordError("must be a string (or an integer)", field=step.dest, value=value)

@@ -1,0 +1,59 @@
+"""ISO-8601 timestamps: tolerant parsing of Kustomer's, strict formatting of ours."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timezone
+
+__all__ = ["format_utc", "parse_iso", "parse_iso_or_none"]
+
+# fromisoformat before 3.11 refuses "Z" and fractions that are not 3 or 6 digits;
+# this normalises both so one code path works on every supported Python.
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse an ISO-8601 date or date-time; naive results are taken as UTC.
+
+    Raises:
+        ValueError: when ``text`` is not ISO-8601.
+    """
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(s)
+    except ValueError:
+        match = _FRACTION.search(s)
+        if match is None:
+            raise
+        digits = (match.group(1) + "000000")[:6]
+        parsed = datetime.fromisoformat(s[: match.start()] + "." + digits + s[match.end():])
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_iso_or_none(value: object) -> datetime | None:
+    """Parse a timestamp read from Kustomer; anything unreadable becomes ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def format_utc(value: datetime | date) -> str:
+    """Kustomer's timestamp form: UTC, milliseconds, ``Z`` (``2024-05-01T00:00:00.000Z``).
+
+    A naive datetime is taken as UTC (not local time) so the result never
+    depends on the machine's time zone; a date is midnight UTC.
+    """
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(), timezone.utc)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    else:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -1,0 +1,73 @@
+"""The :class:`Company` record, decoded from Kustomer's JSON:API resource."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._decode import (
+    as_mapping,
+    emails_of,
+    int_or_none,
+    phones_of,
+    resource_of,
+    str_or_none,
+    strings_of,
+)
+from ._time import parse_iso_or_none
+from .contact import Email, Phone
+
+__all__ = ["Company"]
+
+
+@attrs.frozen(kw_only=True)
+class Company:
+    """A Kustomer company as read from the API.
+
+    :attr:`domains` flattens Kustomer's ``[{"domain": ...}]``. :attr:`attributes`
+    keeps every attribute Kustomer sent, known or not.
+    """
+
+    id: str
+    name: str | None = None
+    external_id: str | None = None
+    domains: tuple[str, ...] = ()
+    emails: tuple[Email, ...] = ()
+    phones: tuple[Phone, ...] = ()
+    tags: tuple[str, ...] = ()
+    custom: Mapping[str, Any] = attrs.field(factory=dict)
+    employee_count: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    rev: int | None = None
+    attributes: Mapping[str, Any] = attrs.field(factory=dict)
+    relationships: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_api(cls, resource: Mapping[str, Any]) -> Company:
+        """Decode a resource object; a ``{"data": {...}}`` envelope is unwrapped.
+
+        Missing, null and unknown fields are tolerated; unknown ones stay in
+        :attr:`attributes`.
+        """
+        res = resource_of(resource)
+        a = as_mapping(res.get("attributes"))
+        return cls(
+            id=str(res.get("id") or ""),
+            name=str_or_none(a.get("name")),
+            external_id=str_or_none(a.get("externalId")),
+            domains=strings_of(a.get("domains"), "domain"),
+            emails=emails_of(a.get("emails")),
+            phones=phones_of(a.get("phones")),
+            tags=strings_of(a.get("tags")),
+            custom=dict(as_mapping(a.get("custom"))),
+            employee_count=int_or_none(a.get("employeeCount")),
+            created_at=parse_iso_or_none(a.get("createdAt")),
+            updated_at=parse_iso_or_none(a.get("updatedAt")),
+            rev=int_or_none(a.get("rev")),
+            attributes=dict(a),
+            relationships=dict(as_mapping(res.get("relationships"))),
+        )

@@ -1,0 +1,253 @@
+"""Custom attributes: the type a name's suffix declares, and value coercion.
+
+Kustomer types a custom attribute by the suffix of its camelCase name
+(``tierStr``, ``scoreNum``, ``signupAt``, ``isVipBool``, ``homepageUrl``,
+``ownerId``, ``notesTxt``). :func:`coerce_custom` turns a Python value into the
+JSON value Kustomer accepts for that type, or raises :class:`CustomFieldError`.
+
+Decisions (strict by default, so a wrong column is caught, not written):
+
+* ``None`` always passes through: it clears the attribute.
+* ``Str`` / ``Txt`` / ``Id`` / ``Url`` accept ``str`` only. Numbers are never
+  stringified silently (``42`` for a ``Str`` is refused): use a transform.
+  ``Str`` is at most 1024 characters.
+* ``Num`` accepts ``int``, ``float`` and ``Decimal`` (never ``bool``, never
+  NaN or infinity). An integral ``Decimal`` becomes an ``int``, others a
+  ``float``. With ``parse_strings=True`` numeric strings (``"12.5"``) are parsed.
+* ``At`` accepts ``datetime`` (naive = UTC, aware = converted to UTC), ``date``
+  (midnight UTC) and ISO-8601 strings; the result is always
+  ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
+* ``Bool`` accepts ``bool``; with ``parse_strings=True`` also
+  ``true/false/1/0/yes/no`` (case-insensitive).
+* ``Url`` must be an absolute ``http``/``https`` URL with a host.
+* ``Id`` references other objects; an ``Id`` attribute may be multi-valued, so
+  a list of strings is accepted too.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import CustomFieldError, UnknownFieldError
+from ._time import format_utc, parse_iso
+
+__all__ = [
+    "CUSTOM_STR_MAX",
+    "CustomType",
+    "coerce_custom",
+    "custom_type",
+    "same_custom_value",
+]
+
+#: The longest value a ``Str`` attribute holds.
+CUSTOM_STR_MAX = 1024
+
+
+class CustomType(str, enum.Enum):
+    """The type of a custom attribute, named by its suffix."""
+
+    STR = "Str"
+    TXT = "Txt"
+    NUM = "Num"
+    AT = "At"
+    BOOL = "Bool"
+    URL = "Url"
+    ID = "Id"
+
+
+# The suffix is the last capitalised segment, so "bigCat" is not an At field and
+# a bare suffix ("Str") has no name in front of it.
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*?(Str|Txt|Num|At|Bool|Url|Id)$")
+_VALID_SUFFIXES = ", ".join(t.value for t in CustomType)
+
+
+@lru_cache(maxsize=4096)
+def custom_type(name: str) -> CustomType:
+    """The type that the suffix of custom attribute ``name`` declares.
+
+    Raises:
+        UnknownFieldError: the name does not end in a known suffix.
+    """
+    match = _NAME.match(name) if isinstance(name, str) else None
+    if match is None:
+        raise UnknownFieldError(
+            f"custom attribute name must be camelCase ending in one of {_VALID_SUFFIXES} "
+            "(the suffix is its type)",
+            field=f"custom.{name}",
+            value=name,
+        )
+    return CustomType(match.group(1))
+
+
+def _fail(name: str, value: Any, reason: str) -> CustomFieldError:
+    return CustomFieldError(reason, field=f"custom.{name}", value=value)
+
+
+def _str(name: str, value: Any, parse_strings: bool) -> Any:
+    if not isinstance(value, str):
+        raise _fail(name, value, "a Str attribute takes a string")
+    if len(value) > CUSTOM_STR_MAX:
+        raise _fail(name, value, f"a Str attribute holds at most {CUSTOM_STR_MAX} characters "
+                    f"(got {len(value)})")
+    return str(value)
+
+
+def _txt(name: str, value: Any, parse_strings: bool) -> Any:
+    if not isinstance(value, str):
+        raise _fail(name, value, "a Txt attribute takes a string")
+    return str(value)
+
+
+def _num(name: str, value: Any, parse_strings: bool) -> Any:
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise _fail(name, value, "a Num attribute takes a finite number")
+    if isinstance(value, bool):
+        raise _fail(name, value, "a Num attribute takes a number, not a bool")
+    if isinstance(value, str) and parse_strings:
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise _fail(name, value, "not a number") from None
+        return _num(name, value, False)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _fail(name, value, "a Num attribute takes a finite number")
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, int):  # int subclasses, e.g. numpy ints register as Integral only
+        return int(value)
+    if isinstance(value, float):
+        return _num(name, float(value), False)
+    # numpy scalars are neither int nor float subclasses in every version
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        return _num(name, item(), parse_strings)
+    raise _fail(name, value, "a Num attribute takes a number"
+                + ("" if parse_strings else " (numeric strings need parse_strings=True)"))
+
+
+def _at(name: str, value: Any, parse_strings: bool) -> Any:
+    if isinstance(value, (datetime, date)):
+        return format_utc(value)
+    if isinstance(value, str):
+        try:
+            return format_utc(parse_iso(value))
+        except ValueError:
+            raise _fail(name, value, "an At attribute takes an ISO-8601 date-time") from None
+    raise _fail(name, value, "an At attribute takes a datetime, a date or an ISO-8601 string")
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def _bool(name: str, value: Any, parse_strings: bool) -> Any:
+    if value is True or value is False:
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if parse_strings and isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise _fail(name, value, "not a boolean (true/false/1/0/yes/no)")
+    raise _fail(name, value, "a Bool attribute takes True or False"
+                + ("" if parse_strings else " (strings need parse_strings=True)"))
+
+
+def _url(name: str, value: Any, parse_strings: bool) -> Any:
+    if not isinstance(value, str):
+        raise _fail(name, value, "a Url attribute takes a string")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
+        raise _fail(name, value, "a Url attribute takes an absolute http(s) URL")
+    return str(value)
+
+
+def _id(name: str, value: Any, parse_strings: bool) -> Any:
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return [str(v) for v in value]
+    raise _fail(name, value, "an Id attribute takes an id string (or a list of them)")
+
+
+_COERCERS: dict[CustomType, Callable[[str, Any, bool], Any]] = {
+    CustomType.STR: _str,
+    CustomType.TXT: _txt,
+    CustomType.NUM: _num,
+    CustomType.AT: _at,
+    CustomType.BOOL: _bool,
+    CustomType.URL: _url,
+    CustomType.ID: _id,
+}
+
+
+def coerce_custom(name: str, value: Any, *, parse_strings: bool = False) -> Any:
+    """The JSON value to send for custom attribute ``name`` (see the module rules).
+
+    Raises:
+        UnknownFieldError: the name has no valid type suffix.
+        CustomFieldError: the value does not fit the type (``field`` is ``custom.<name>``).
+    """
+    if value is None:
+        return None
+    return _COERCERS[custom_type(name)](name, value, parse_strings)
+
+
+def same_custom_value(name: str, current: Any, new: Any) -> bool:
+    """Whether ``current`` (as read from Kustomer) already holds ``new`` (coerced).
+
+    ``At`` values compare as instants (``...00Z`` equals ``...00.000Z``), ``Num``
+    values numerically (``5`` equals ``5.0``; bools never equal numbers).
+    Values of the wrong type never compare equal, so they get rewritten.
+    """
+    if current is None or new is None:
+        return current is None and new is None
+    kind = custom_type(name)
+    if kind is CustomType.NUM:
+        if isinstance(current, bool) or isinstance(new, bool):
+            return False
+        if isinstance(current, (int, float, Decimal)) and isinstance(new, (int, float, Decimal)):
+            return bool(current == new)
+        return False
+    if kind is CustomType.AT:
+        if current == new:
+            return True
+        if isinstance(current, str) and isinstance(new, str):
+            try:
+                return parse_iso(current) == parse_iso(new)
+            except ValueError:
+                return False
+        return False
+    if kind is CustomType.BOOL:
+        return current is new or (isinstance(current, bool) and current == new)
+    if kind is CustomType.ID and isinstance(current, (list, tuple)) and isinstance(new, list):
+        return list(current) == new
+    return type(current) is type(new) and bool(current == new)

@@ -1,0 +1,31 @@
+"""``client.customers``: customer lookups (external id, email), writes and upserts."""
+
+from __future__ import annotations
+
+from ..models import Customer, SyncKey
+from ._base import AsyncResource, SyncResource, _one
+from ._kinds import CUSTOMER
+
+__all__ = ["AsyncCustomers", "Customers"]
+
+
+class Customers(SyncResource[Customer]):
+    """Customers, blocking. Reached as ``client.customers``."""
+
+    _kind = CUSTOMER
+
+    def get_by_email(self, email: str) -> Customer | None:
+        """The customer holding this email (any of its emails, case-insensitive), or ``None``."""
+        key = SyncKey.email()
+        return _one(self._kind, key, email, self.find(key, email))  # type: ignore[no-any-return]
+
+
+class AsyncCustomers(AsyncResource[Customer]):
+    """Customers, async. Reached as ``client.customers``."""
+
+    _kind = CUSTOMER
+
+    async def get_by_email(self, email: str) -> Customer | None:
+        """The customer holding this email (any of its emails, case-insensitive), or ``None``."""
+        key = SyncKey.email()
+        return _one(self._kind, key, email, await self.find(key, email))  # type: ignore[no-any-return]

@@ -1,0 +1,83 @@
+"""A real HTTP server on loopback, for non-Python code or end-to-end tests.
+
+Same :class:`~kustomer_activations.testing._app.App` as the in-process
+transport. Faults that leave the client without an answer (timeout,
+connection reset, lost response) close the socket without sending
+anything; the client sees a dropped connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._emulator import KustomerEmulator
+
+__all__ = ["EmulatorServer"]
+
+
+class EmulatorServer:
+    """A running server; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, emulator: KustomerEmulator, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        emu = emulator
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                raw_path, _, raw_query = self.path.partition("?")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                method = self.command
+                fault = emu.faults.pick(method, raw_path)
+                if fault is not None and fault.kind == "slow":
+                    emu.clock.sleep(fault.seconds)
+                reply = emu._app.handle(method, raw_path, raw_query, headers, body, fault)
+                if reply.action is not None:
+                    # No answer at all: the client sees the connection drop.
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def log_message(self, format: str, *args: object) -> None:
+                # The emulator keeps its own request log (emu.requests).
+                return
+
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd.daemon_threads = True
+        address = self._httpd.server_address
+        self.host, self.port = str(address[0]), int(address[1])
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        name="kustomer-emulator", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> EmulatorServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

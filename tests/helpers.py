@@ -1,0 +1,64 @@
+"""Helpers shared by the SDK's tests: a fake clock and one way to drive both clients."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+
+from kustomer_activations import AsyncKustomerClient, KustomerClient
+
+FLAVORS = ("sync", "asyncio", "trio")
+
+
+class FakeClock:
+    """A clock whose time moves only when something sleeps on it; records every sleep."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+        await anyio.sleep(0)
+
+
+def make_client(
+    flavor: str,
+    *,
+    transport: Any = None,
+    **options: Any,
+) -> KustomerClient | AsyncKustomerClient:
+    """A sync client for "sync", an async one otherwise; ``transport`` goes into its httpx client."""
+    options.setdefault("api_key", "test-key")
+    options.setdefault("base_url", "https://acme.api.kustomerapp.com")
+    if flavor == "sync":
+        http = httpx.Client(transport=transport) if transport is not None else None
+        return KustomerClient(http_client=http, **options)
+    ahttp = httpx.AsyncClient(transport=transport) if transport is not None else None
+    return AsyncKustomerClient(http_client=ahttp, **options)
+
+
+def drive(flavor: str, client: Any, fn: Callable[[Any], Any]) -> Any:
+    """Run ``fn(client)``; for async flavors await it in a fresh event loop of that backend."""
+    if flavor == "sync":
+        return fn(client)
+
+    async def main() -> Any:
+        result = fn(client)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return anyio.run(main, backend=flavor)
