@@ -108,6 +108,11 @@ def _check_api_key(api_key: str | None, env: Mapping[str, str]) -> str:
         )
     if any(c in key for c in "\r\n\t ") or not key.isprintable():
         raise ConfigurationError("The API key contains whitespace or control characters")
+    if not key.isascii():
+        # An HTTP header is ASCII: such a key would only fail later, on the first request.
+        raise ConfigurationError(
+            "The API key contains non-ASCII characters; copy it again from Kustomer"
+        )
     return key
 
 

@@ -154,6 +154,7 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
     failures = 0
     resent = 0
     rate_waited = 0.0
+    rate_limited = 0
     while True:
         delay = core.pacer.reserve(core.clock.now(), spec.bucket)
         if delay > 0:
@@ -188,7 +189,11 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
         error: APIError = decode_error(response, path=spec.path)
         if status == 429:
             suggested = retry_after(response.headers, now)
-            wait = backoff_delay(failures, core.rng) if suggested is None else suggested
+            # No usable hint (no header, "Retry-After: 0", or a reset already past
+            # through clock skew): back off, growing with each 429, so the waits
+            # add up to max_rate_limit_wait instead of re-sending in a hot loop.
+            wait = suggested if suggested else backoff_delay(rate_limited, core.rng)
+            rate_limited += 1
             if rate_waited + wait <= config.max_rate_limit_wait:
                 rate_waited += wait
                 resent += 1

@@ -52,12 +52,13 @@ def sync_options(
     chunk_size: int,
     on_progress: ProgressCallback | None,
     total: int | None,
+    report: SyncReport | None = None,
 ) -> engine.SyncOptions:
     """Validate ``upsert_many`` options before any row is read."""
     return engine.SyncOptions(
         key=SyncKey.parse(key), mapping=mapping, mode=_flows.check_mode(mode), dry_run=dry_run,
         validate_fields=validate_fields, concurrency=concurrency, chunk_size=chunk_size,
-        on_progress=on_progress, total=total,
+        on_progress=on_progress, total=total, report=report,
     )
 
 
@@ -131,15 +132,18 @@ class SyncResource(Generic[Obj]):
         chunk_size: int = 500,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
+        report: SyncReport | None = None,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
         Returns a :class:`SyncReport`. Ctrl-C stops cleanly and raises
         :class:`SyncCancelledError`, whose ``report`` says what was written.
+        Pass ``report=SyncReport()`` to hold the live report yourself.
         """
         options = sync_options(
             key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
+            report=report,
         )
         return engine.run_many(self._client, self._kind, rows, options)
 
@@ -243,14 +247,18 @@ class AsyncResource(Generic[Obj]):
         chunk_size: int = 500,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
+        report: SyncReport | None = None,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
-        Returns a :class:`SyncReport`. Cancelling the task stops cleanly.
+        Returns a :class:`SyncReport`. Cancelling the task stops cleanly; pass
+        ``report=SyncReport()`` to keep the report of a cancelled sync (every
+        row read is accounted for, in-flight rows as failed).
         """
         options = sync_options(
             key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
+            report=report,
         )
         return await engine.arun_many(self._client, self._kind, rows, options)
 

@@ -262,6 +262,8 @@ def failure_outcome(exc: Exception) -> Outcome:
     """REJECTED when Kustomer refused the record (4xx), FAILED when it could not complete."""
     if isinstance(exc, InvalidRecordError):
         return Outcome.INVALID
+    if isinstance(exc, FATAL_ERRORS):
+        return Outcome.FAILED  # the key or its roles, not this record
     if isinstance(exc, APIError) and 400 <= exc.status < 500 and not isinstance(exc, RateLimitError):
         return Outcome.REJECTED
     return Outcome.FAILED

@@ -395,7 +395,9 @@ def _submit(
                 _finish(ctx, write.row, Outcome.FAILED, error=exc,
                         reason=f"{exc} (the bulk update was sent: it may have happened)")
             return []
-        # The job may exist with its answer lost: settle each row by looking it up.
+        # The job may exist with its answer lost: let it finish, then settle each row
+        # by looking it up (a lookup before the job ran would invite a duplicate).
+        yield Sleep(ctx.timing.estimate * 1.5)
         for write in group:
             yield from _reconcile(ctx, write)
         return []
@@ -488,7 +490,7 @@ def _await_job(
 
 # -- 5. reconciliation --------------------------------------------------------------
 
-def _reconcile(ctx: ChunkContext, write: _Write) -> Flow[None]:
+def _reconcile(ctx: ChunkContext, write: _Write, *, retry: bool = True) -> Flow[None]:
     """Settle a row whose write is uncertain by reading Kustomer, then writing once if needed.
 
     A unique anchor (external id, email) in the record is looked up with the
@@ -520,8 +522,19 @@ def _reconcile(ctx: ChunkContext, write: _Write) -> Flow[None]:
                 k: v for k, v in write.body.items() if k != "id"})
         except FATAL_ERRORS:
             raise
-        except (APIError, APIConnectionError) as exc:
-            _finish(ctx, row, failure_outcome(exc), error=exc)
+        except APIError as exc:
+            if not (exc.is_duplicate and retry):
+                _finish(ctx, row, failure_outcome(exc), error=exc)
+                return
+            # A write we could not see yet (a late bulk job) got there first: look again.
+            yield from _reconcile(ctx, write, retry=False)
+            return
+        except APIConnectionError as exc:
+            if retry:
+                yield from _reconcile(ctx, write, retry=False)
+            else:
+                _finish(ctx, row, Outcome.FAILED, error=exc,
+                        reason=f"{exc} (the create was sent: it may have happened)")
             return
         _finish(ctx, row, Outcome.CREATED, id=obj.id, fields_written=write.fields)
         return

@@ -68,6 +68,7 @@ class SyncOptions:
     bulk_size: int = 100
     on_progress: ProgressCallback | None = None
     total: int | None = None
+    report: SyncReport | None = None
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.bulk_size <= 100:
@@ -161,8 +162,13 @@ class _Run:
             core=core, caches=caches, kind=kind, key=options.key, mode=options.mode,
             dry_run=options.dry_run, bulk_size=options.bulk_size,
         )
-        self.report = SyncReport(object_type=kind.name, key=options.key.label,
-                                 mode=options.mode, dry_run=options.dry_run)
+        self.report = options.report if options.report is not None else SyncReport()
+        if self.report.rows:
+            raise ValueError("report= must be a fresh SyncReport()")
+        self.report.object_type = kind.name
+        self.report.key = options.key.label
+        self.report.mode = options.mode
+        self.report.dry_run = options.dry_run
         self.total = options.total if options.total is not None else total
         self._started = core.clock.now()
         self._sent_before = core.pacer.sent

@@ -37,9 +37,9 @@ class SyncReport:
             are counted as failed with a reason saying whether they were sent.
     """
 
-    object_type: str
-    key: str
-    mode: str
+    object_type: str = ""
+    key: str = ""
+    mode: str = "upsert"
     dry_run: bool = False
     counts: dict[Outcome, int] = attrs.field(factory=lambda: dict.fromkeys(Outcome, 0))
     failures: list[UpsertResult] = attrs.field(factory=list)

@@ -12,8 +12,8 @@ __all__ = ["aiter_rows", "count_hint", "iter_rows", "read_csv"]
 
 
 def _is_dataframe(obj: Any) -> bool:
-    module = type(obj).__module__
-    return module.startswith(("pandas.", "polars.")) and hasattr(obj, "columns")
+    package = type(obj).__module__.partition(".")[0]
+    return package in ("pandas", "polars") and hasattr(obj, "columns")
 
 
 def _clean(value: Any) -> Any:
@@ -28,7 +28,7 @@ def _clean(value: Any) -> Any:
 
 
 def _dataframe_rows(frame: Any) -> Iterator[dict[str, Any]]:
-    if type(frame).__module__.startswith("polars."):
+    if type(frame).__module__.partition(".")[0] == "polars":
         for row in frame.iter_rows(named=True):
             yield {k: _clean(v) for k, v in row.items()}
         return

@@ -601,8 +601,10 @@ class App:
         body.update(passthrough)
         with self.lock:
             try:
-                rec = self.store.create(kind, body, self.clock.now(), ident=ident,
-                                        immediately=True)
+                now = self.clock.now()
+                rec = self.store.create(kind, body, now, ident=ident, immediately=True)
+                # Seeds are searchable at once: index them now, not on the next search.
+                self.store.search[kind].catch_up(now)
             except (Conflict, Invalid) as exc:
                 raise ValueError(str(exc)) from None
             return rec.id

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -51,41 +51,46 @@ def _term(value: Any) -> Term | None:
 
 @attrs.define(slots=True)
 class Snapshot:
-    """The search-visible projection of one object at one write."""
+    """The search-visible projection of one object at one write, with its
+    equality-index terms (computed once, at write time)."""
 
     id: str
     seq: int
     fields: dict[str, list[Any]]
     updated: float
+    terms: list[tuple[str, Term]]
 
     @classmethod
     def of(cls, ident: str, seq: int, a: dict[str, Any], company: str | None,
            updated: float) -> Snapshot:
         """Project stored attributes onto the searchable fields."""
-        f: dict[str, list[Any]] = {
-            "externalId": [a["externalId"]] if a.get("externalId") is not None else [],
-            "name": [a["name"]] if a.get("name") is not None else [],
-            "email": [e["email"].lower() for e in a.get("emails") or []],
-            "phone": [p["phone"] for p in a.get("phones") or []],
-            "domain": [d["domain"].lower() for d in a.get("domains") or []],
-            "company": [company] if company else [],
-            "updated_at": [updated],
-            "created_at": [parse_datetime(a["createdAt"]) or updated],
-        }
+        f: dict[str, list[Any]] = {}
+        terms: list[tuple[str, Term]] = []
+        ext, name = a.get("externalId"), a.get("name")
+        if ext is not None:
+            f["externalId"] = [ext]
+        if name is not None:
+            f["name"] = [name]
+        if a.get("emails"):
+            f["email"] = [e["email"].lower() for e in a["emails"]]
+        if a.get("phones"):
+            f["phone"] = [p["phone"] for p in a["phones"]]
+        if a.get("domains"):
+            f["domain"] = [d["domain"].lower() for d in a["domains"]]
+        if company:
+            f["company"] = [company]
         for key, value in (a.get("custom") or {}).items():
             if value is not None:
                 f["custom_" + key] = value if isinstance(value, list) else [value]
-        return cls(ident, seq, f, updated)
-
-    def terms(self) -> Iterable[tuple[str, Term]]:
-        """(field, term) pairs for the equality index."""
-        for field, values in self.fields.items():
-            if field in ("updated_at", "created_at"):
-                continue
+        for field, values in f.items():
             for v in values:
-                t = _term(v)
+                t = ("s", v) if type(v) is str else _term(v)
                 if t is not None:
-                    yield field, t
+                    terms.append((field, t))
+        f["updated_at"] = [updated]
+        created = a.get("createdAt")
+        f["created_at"] = [parse_datetime(created) or updated if created else updated]
+        return cls(ident, seq, f, updated, terms)
 
 
 Predicate = Callable[[Snapshot], bool]
@@ -117,12 +122,12 @@ class SearchIndex:
             _, snap = self.pending.popleft()
             old = self.visible.get(snap.id)
             if old is not None:
-                for field, term in old.terms():
+                for field, term in old.terms:
                     bucket = self.index[field].get(term)
                     if bucket is not None:
                         bucket.discard(snap.id)
             self.visible[snap.id] = snap
-            for field, term in snap.terms():
+            for field, term in snap.terms:
                 self.index.setdefault(field, {}).setdefault(term, set()).add(snap.id)
 
     # -- criteria --------------------------------------------------------------

@@ -19,6 +19,7 @@ Callers hold the emulator lock; nothing here locks.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ from ._search import SearchIndex, Snapshot
 __all__ = ["Collection", "Conflict", "Invalid", "NotFound", "Record", "Store", "iso"]
 
 
+@functools.lru_cache(maxsize=4096)
 def iso(epoch: float) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, as Kustomer writes dates."""
     dt = datetime.fromtimestamp(epoch, tz=timezone.utc)
@@ -239,8 +241,9 @@ class Store:
     # -- writes --------------------------------------------------------------
     def _defaults(self, kind: str) -> dict[str, Any]:
         if kind == "customer":
-            a: dict[str, Any] = {f: None for f in _CUSTOMER_NULLS}
-            a.update({f: [] for f in _ARRAYS})
+            a: dict[str, Any] = dict.fromkeys(_CUSTOMER_NULLS)
+            for f in _ARRAYS:
+                a[f] = []
         else:
             a = {"name": None, "externalId": None, "avatarUrl": None, "employeeCount": None,
                  "defaultLang": None}

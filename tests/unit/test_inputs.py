@@ -55,7 +55,7 @@ def test_every_schema_array_limit_is_enforced(request_schema: Schema) -> None:
 
 
 def test_valid_customer_is_normalised() -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "name": "Ada",
         "externalId": "u-1",
         "emails": [{"email": "a@x.io"}, Email("b@x.io", "work"), "c@x.io", {"email": "A@X.IO"}],

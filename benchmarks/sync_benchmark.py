@@ -1,0 +1,375 @@
+#!/usr/bin/env python
+"""Batch-sync benchmark: ``upsert_many`` against the Kustomer emulator, one table.
+
+Run it (no pytest)::
+
+    python benchmarks/sync_benchmark.py                  # 10k and 100k rows, 3 keys, cold+warm
+    python benchmarks/sync_benchmark.py --quick          # 10k rows only (smoke run, ~2 min)
+    python benchmarks/sync_benchmark.py --markdown       # the table as Markdown
+    python benchmarks/sync_benchmark.py --sizes 10000 --keys externalId --scale 4
+
+What runs
+---------
+For every size (``--sizes``) and key (``--keys``: ``externalId``, ``email``,
+``custom`` = ``custom.accountIdStr``), on a fresh emulator org (1,000
+requests/min, 100 searches/min, bulk jobs ``queued`` 1 s + 10 ms per item):
+
+* **cold**: every row is new (``upsert_many`` creates them all);
+* **warm**: the same rows again, 5 % of them with a changed ``name`` (the org
+  now holds every customer: 95 % come back ``unchanged``, 5 % ``updated``).
+
+In the same run, the **naive baseline**: ``for row in rows:
+client.customers.upsert(row, key="externalId")`` (a lookup and a write per
+record) over ``--naive-rows`` new rows; every batch row shows its speed-up
+over it.
+
+Method
+------
+*Two processes.* The emulator (``KustomerEmulator.serve()``, real HTTP on
+loopback) runs in this process; each measured sync runs in a fresh child
+process (``--worker``) with an ordinary ``KustomerClient`` pointed at it. So
+the emulator's CPU and memory never count as the SDK's, the two do not fight
+over one GIL (the machine has 2 cores), and each child's peak memory is its own.
+
+*Time.* Both processes share one scaled clock (:class:`BenchClock`: the
+same start epoch and the same ``CLOCK_MONOTONIC`` origin, which is system-wide
+on Linux): simulated time runs ``--scale`` times faster than real time
+(default 4: a 60-s rate-limit window passes in 15 real seconds). The scale
+is kept low on purpose: with ``scale=60`` a window passes in one real second
+and CPU, not the rate limit, becomes the bottleneck, which distorts every
+rate. The table prints the CPU load of both processes (CPU seconds per real
+second); while both stay well below 1.0 the simulated rates are the engine's,
+not the machine's.
+
+*Columns.*
+
+* ``req/rec``: requests the SDK sent (``SyncReport.requests``, retries
+  included) per row; the emulator's own count is checked against it.
+* ``rec/min``: rows per simulated minute over the whole sync.
+* ``budget``: requests the emulator answered during the sync divided by
+  (1,000/min x simulated minutes): the share of the org budget in use while
+  work was queued. ``search``: the same for the 100/min search budget.
+* ``429``: rate-limited answers the emulator gave during the sync.
+* ``CPU us/rec``: CPU time of the child process during the sync
+  (``time.process_time``: every thread: reading and mapping rows, planning,
+  JSON, httpx and socket I/O), minus the CPU of generating the input rows
+  (measured separately over the same generator), per row. The emulator's CPU
+  is in the other process and never counted.
+* ``peak MB``: growth of the child's peak resident memory (``ru_maxrss``)
+  during the sync over its level just before it (imports, client and
+  connection pool already in place). Rows come from a generator, so the input
+  is never held. ``--tracemalloc`` measures the Python heap peak with
+  ``tracemalloc`` instead; it costs 4-5x CPU in the SDK, so use it with
+  ``--scale 1`` or read only its memory column.
+* ``x naive``: ``rec/min`` divided by the naive loop's ``rec/min`` of the same run.
+
+The targets (issue: cold external-id sync <= 0.05 requests/record, >= 20,000
+records/min and >= 40x the naive loop, >= 90 % of the budget in use, zero 429s,
+peak memory flat from 10k to 100k rows) are checked under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+RPM = 1000
+SPM = 100
+CUSTOM_KEY = "accountIdStr"
+KEYS = {"externalId": "externalId", "email": "email", "custom": f"custom.{CUSTOM_KEY}"}
+CHANGED_EVERY = 20  # warm runs: every 20th row (5 %) has a changed name
+
+
+class BenchClock:
+    """Scaled time shared by two processes: ``now = start + (monotonic - origin) * scale``.
+
+    Shaped like the SDK's and the emulator's clock (``now``/``sleep``/``asleep``).
+    """
+
+    def __init__(self, scale: float, start: float, origin: float) -> None:
+        self.scale, self.start, self.origin = float(scale), float(start), float(origin)
+
+    def now(self) -> float:
+        return self.start + (time.monotonic() - self.origin) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
+
+    async def asleep(self, seconds: float) -> None:
+        import anyio
+        await anyio.sleep(max(seconds, 0.0) / self.scale)
+
+
+# -- input rows ----------------------------------------------------------------------
+
+def make_row(key: str, i: int, changed: bool) -> dict[str, Any]:
+    """Row ``i`` for a sync on ``key``; ``changed`` gives it a new name (warm runs)."""
+    name = f"Customer {i} (renamed)" if changed else f"Customer {i}"
+    row: dict[str, Any] = {"name": name, "custom": {"tierStr": ("gold", "silver", "bronze")[i % 3]}}
+    if key == "externalId":
+        row["externalId"] = f"ext-{i:07d}"
+    elif key == "email":
+        row["emails"] = [{"type": "work", "email": f"customer{i}@example.com"}]
+    else:
+        row["custom"][CUSTOM_KEY] = f"acct-{i:07d}"
+    return row
+
+
+def rows(key: str, n: int, warm: bool, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """The input, generated lazily so its size is never held in memory."""
+    for i in range(offset, offset + n):
+        yield make_row(key, i, warm and i % CHANGED_EVERY == 0)
+
+
+# -- the measured child process ------------------------------------------------------
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one sync (or the naive loop) and measure it; runs in a child process."""
+    import httpx
+
+    from kustomer_activations import KustomerClient
+
+    clock = BenchClock(spec["scale"], spec["start"], spec["origin"])
+    key, n, warm, naive = spec["key"], spec["rows"], spec["warm"], spec["naive"]
+    offset = spec.get("offset", 0)
+    http = httpx.Client(limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+    client = KustomerClient(api_key="bench", base_url=spec["url"], http_client=http, clock=clock)
+
+    # CPU of producing the input alone, subtracted from the sync's CPU.
+    t = time.process_time()
+    for _ in rows(key, n, warm, offset):
+        pass
+    gen_cpu = time.process_time() - t
+
+    use_tm = spec["tracemalloc"]
+    rss_before = _maxrss_mb()
+    if use_tm:
+        tracemalloc.start()
+    cpu0, wall0, sim0 = time.process_time(), time.perf_counter(), clock.now()
+    if naive:
+        requests = 0
+        counts: dict[str, int] = {}
+        for row in rows(key, n, warm, offset):
+            with client.capture_responses() as calls:
+                result = client.customers.upsert(row, key=KEYS[key])
+            requests += sum(1 + c.retries for c in calls)
+            counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+    else:
+        report = client.customers.upsert_many(rows(key, n, warm, offset), key=KEYS[key])
+        requests = report.requests
+        counts = {o.value: c for o, c in report.counts.items() if c}
+    sim1, wall1, cpu1 = clock.now(), time.perf_counter(), time.process_time()
+    tm_peak = tracemalloc.get_traced_memory()[1] / 1e6 if use_tm else None
+    if use_tm:
+        tracemalloc.stop()
+    client.close()
+    http.close()
+    return {
+        "rows": n, "requests": requests, "counts": counts,
+        "sim_start": sim0, "sim_end": sim1, "wall": wall1 - wall0,
+        "cpu": cpu1 - cpu0, "gen_cpu": gen_cpu,
+        "rss_before": rss_before, "rss_peak": _maxrss_mb(), "tm_peak": tm_peak,
+    }
+
+
+# -- the orchestrating (emulator) process ----------------------------------------------
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, label: str,
+            key: str, n: int, warm: bool, naive: bool = False, offset: int = 0) -> dict[str, Any]:
+    """Run one child sync against ``emu`` and join its numbers with the emulator's."""
+    spec = {"url": url, "scale": clock.scale, "start": clock.start, "origin": clock.origin,
+            "key": key, "rows": n, "warm": warm, "naive": naive, "offset": offset,
+            "tracemalloc": args.tracemalloc}
+    logged_before = len(emu.requests)
+    limited_before = emu.rate_limited
+    emu_cpu0, wall0 = time.process_time(), time.perf_counter()
+    out = run_child(spec)
+    emu_cpu = time.process_time() - emu_cpu0
+    records = emu.requests[logged_before:]
+    window = [r for r in records if out["sim_start"] <= r.time <= out["sim_end"] + 1e-6]
+    minutes = (out["sim_end"] - out["sim_start"]) / 60.0
+    answered = [r for r in window if r.status != 429]
+    searches = [r for r in answered if r.path.endswith("/search")]
+    rpm = n / minutes if minutes > 0 else 0.0
+    row = {
+        "label": label, "key": key, "rows": n, "warm": warm, "naive": naive,
+        "req_per_rec": out["requests"] / n,
+        "emu_requests": len(records),
+        "rec_per_min": rpm,
+        "budget": len(answered) / (RPM * minutes) if minutes else 0.0,
+        "search_budget": len(searches) / (SPM * minutes) if minutes else 0.0,
+        "r429": emu.rate_limited - limited_before,
+        "cpu_us": max(out["cpu"] - out["gen_cpu"], 0.0) / n * 1e6,
+        "peak_mb": (out["tm_peak"] if out["tm_peak"] is not None
+                    else out["rss_peak"] - out["rss_before"]),
+        "rss_peak": out["rss_peak"],
+        "sim_min": minutes, "wall": out["wall"],
+        "sdk_load": out["cpu"] / out["wall"] if out["wall"] else 0.0,
+        "emu_load": emu_cpu / (time.perf_counter() - wall0),
+        "counts": out["counts"], "requests": out["requests"],
+    }
+    if not args.markdown:
+        print(f"  {label:<28} {n:>7} rows  {row['req_per_rec']:.4f} req/rec  "
+              f"{rpm:>9,.0f} rec/min  budget {row['budget']:.0%}  429s {row['r429']}  "
+              f"wall {out['wall']:.0f}s  {out['counts']}", file=sys.stderr, flush=True)
+    return row
+
+
+def new_org(clock: BenchClock) -> tuple[Any, Any]:
+    from kustomer_activations.testing import KustomerEmulator
+
+    emu = KustomerEmulator(requests_per_minute=RPM, searches_per_minute=SPM, clock=clock,
+                           log_bodies=False, bulk_delay=1.0, bulk_item_delay=0.01)
+    emu.define_custom_attribute("customer", "tierStr", "Tier")
+    emu.define_custom_attribute("customer", CUSTOM_KEY, "Account id")
+    return emu, emu.serve()
+
+
+def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -> str:
+    head = ["sync", "key", "rows", "req/rec", "rec/min", "x naive", "budget", "search",
+            "429s", "CPU us/rec", "peak MB", "sim min", "wall s", "CPU load sdk/emu"]
+    body = []
+    for r in results:
+        kind = "naive loop" if r["naive"] else ("warm 5%" if r["warm"] else "cold")
+        body.append([
+            kind, r["key"], f"{r['rows']:,}", f"{r['req_per_rec']:.4f}", f"{r['rec_per_min']:,.0f}",
+            f"{r['rec_per_min'] / naive_rpm:.1f}x" if naive_rpm else "-",
+            f"{r['budget']:.0%}", f"{r['search_budget']:.0%}", str(r["r429"]),
+            f"{r['cpu_us']:.0f}", f"{r['peak_mb']:.1f}", f"{r['sim_min']:.2f}",
+            f"{r['wall']:.0f}", f"{r['sdk_load']:.2f}/{r['emu_load']:.2f}",
+        ])
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |",
+                 "|" + "|".join("---:" if i >= 2 else "---" for i in range(len(head))) + "|"]
+        lines += ["| " + " | ".join(b) + " |" for b in body]
+        return "\n".join(lines)
+    lines = ["  ".join(h.rjust(w) if i >= 2 else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths)))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(b, widths)))
+              for b in body]
+    return "\n".join(lines)
+
+
+def check_targets(results: list[dict[str, Any]], naive_rpm: float) -> list[str]:
+    lines = []
+
+    def verdict(ok: bool, text: str) -> None:
+        lines.append(f"[{'PASS' if ok else 'FAIL'}] {text}")
+
+    batch = [r for r in results if not r["naive"]]
+    for r in (r for r in batch if r["key"] == "externalId" and not r["warm"]):
+        n = f"{r['rows']:,}"
+        verdict(r["req_per_rec"] <= 0.05, f"cold externalId {n}: {r['req_per_rec']:.4f} requests/record (<= 0.05)")
+        verdict(r["rec_per_min"] >= 20_000, f"cold externalId {n}: {r['rec_per_min']:,.0f} records/min (>= 20,000)")
+        ratio = r["rec_per_min"] / naive_rpm if naive_rpm else 0.0
+        verdict(ratio >= 40, f"cold externalId {n}: {ratio:.1f}x the naive loop (>= 40x)")
+    for r in batch:
+        if not r["warm"]:
+            verdict(r["budget"] >= 0.90, f"cold {r['key']} {r['rows']:,}: {r['budget']:.0%} of the budget in use (>= 90 %)")
+    total_429 = sum(r["r429"] for r in results)
+    verdict(total_429 == 0, f"429s received in the whole run: {total_429} (0)")
+    sizes = sorted({r["rows"] for r in batch})
+    if len(sizes) >= 2:
+        small, big = sizes[0], sizes[-1]
+        for key in sorted({r["key"] for r in batch}):
+            for warm in (False, True):
+                a = [r for r in batch if r["key"] == key and r["warm"] == warm and r["rows"] == small]
+                b = [r for r in batch if r["key"] == key and r["warm"] == warm and r["rows"] == big]
+                if a and b:
+                    ma, mb = a[0]["peak_mb"], b[0]["peak_mb"]
+                    flat = mb <= max(ma * 1.5, ma + 5.0)
+                    verdict(flat, f"peak memory {key} {'warm' if warm else 'cold'}: {ma:.1f} MB at "
+                                  f"{small:,} -> {mb:.1f} MB at {big:,} rows (flat: <= 1.5x or +5 MB)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="10000,100000", help="row counts, comma-separated")
+    parser.add_argument("--keys", default="externalId,email,custom",
+                        help="sync keys: externalId, email, custom (comma-separated)")
+    parser.add_argument("--quick", action="store_true", help="10,000 rows only (smoke run)")
+    parser.add_argument("--scale", type=float, default=4.0,
+                        help="simulated seconds per real second (default 4)")
+    parser.add_argument("--naive-rows", type=int, default=None,
+                        help="rows of the naive per-record loop (default 1000; 500 with --quick)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="peak memory from tracemalloc (slow: use a low --scale)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--json", metavar="PATH", help="also write every number to PATH")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+
+    sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
+    keys = [k.strip() for k in args.keys.split(",") if k.strip()]
+    for k in keys:
+        if k not in KEYS:
+            parser.error(f"unknown key {k!r}: use externalId, email or custom")
+    naive_rows = args.naive_rows or (500 if args.quick else 1000)
+    clock = BenchClock(args.scale, time.time(), time.monotonic())
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+
+    print(f"scale {args.scale:g} (1 simulated minute = {60 / args.scale:.1f} real s); "
+          f"budget {RPM}/min, search {SPM}/min", file=sys.stderr, flush=True)
+    emu, server = new_org(clock)
+    try:
+        naive = measure(emu, server.url, clock, args, label="naive loop externalId",
+                        key="externalId", n=naive_rows, warm=False, naive=True, offset=10_000_000)
+    finally:
+        server.close()
+    results.append(naive)
+    for n in sizes:
+        for key in keys:
+            emu, server = new_org(clock)
+            try:
+                results.append(measure(emu, server.url, clock, args, label=f"cold {key}",
+                                       key=key, n=n, warm=False))
+                results.append(measure(emu, server.url, clock, args, label=f"warm {key}",
+                                       key=key, n=n, warm=True))
+            finally:
+                server.close()
+    runtime = time.perf_counter() - started
+
+    naive_rpm = naive["rec_per_min"]
+    print(fmt_table(results, naive_rpm, args.markdown))
+    print()
+    memory = "tracemalloc peak" if args.tracemalloc else "peak RSS growth of the SDK process"
+    print(f"scale {args.scale:g}; budget {RPM}/min, search {SPM}/min; peak MB = {memory}; "
+          f"total runtime {runtime / 60:.1f} min")
+    for line in check_targets(results, naive_rpm):
+        print(line)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"scale": args.scale, "runtime_s": runtime, "results": results}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
