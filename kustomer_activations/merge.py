@@ -141,13 +141,13 @@ def _empty(value: Any) -> bool:
 
 
 def _same_scalar(name: str, current: Any, new: Any) -> bool:
-    if current == new and type(current) is not bool and type(new) is not bool:
-        return True
     if isinstance(current, bool) or isinstance(new, bool):
-        return current is new
-    if name in DATETIME_FIELDS:
-        return parse_iso_or_none(current) == parse_iso_or_none(new) and (
-            current is None) == (new is None)
+        return current is new  # True == 1 in Python, but not in Kustomer
+    if current == new:
+        return True
+    if name in DATETIME_FIELDS and current is not None and new is not None:
+        instant = parse_iso_or_none(current)
+        return instant is not None and instant == parse_iso_or_none(new)
     return False
 
 

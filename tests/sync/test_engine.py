@@ -222,7 +222,7 @@ def test_modes(flavor: str, mode: str, expected: dict[Outcome, int]) -> None:
 def test_duplicate_keys_in_input_first_row_wins(flavor: str) -> None:
     emu = _emulator()
     client = _client(flavor, emu)
-    rows = _rows(3) + [dict(_rows(1)[0], name="Second copy")]
+    rows = [*_rows(3), dict(_rows(1)[0], name="Second copy")]
     report = _sync(flavor, client, rows, key="externalId")
     assert (report.created, report.invalid) == (3, 1)
     assert report.failures[0].row == 3 and "row 0" in (report.failures[0].reason or "")
@@ -256,7 +256,7 @@ def _company_of(doc: dict[str, Any]) -> Any:
 def test_export_failures_and_feed_them_back(flavor: str, tmp_path: Any) -> None:
     emu = _emulator()
     client = _client(flavor, emu)
-    rows = _rows(3) + [{"externalId": "bad-1", "name": "x" * 300}]
+    rows = [*_rows(3), {"externalId": "bad-1", "name": "x" * 300}]
     report = _sync(flavor, client, rows, key="externalId")
     assert report.invalid == 1
     for name in ("failures.csv", "failures.jsonl"):
