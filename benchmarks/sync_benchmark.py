@@ -77,6 +77,7 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -137,6 +138,37 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
+def _rss_mb() -> float:
+    """Current resident memory (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * PAGE / 1e6
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class RssSampler:
+    """Samples the process's resident memory every 5 ms on a daemon thread; keeps the peak."""
+
+    def __init__(self) -> None:
+        self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
+
+
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one sync (or the naive loop) and measure it; runs in a child process."""
     import httpx
@@ -153,16 +185,11 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     http = httpx.Client(transport=transport)
     client = KustomerClient(api_key="bench", base_url=spec["url"], http_client=http, clock=clock)
 
-    # CPU of producing the input alone, subtracted from the sync's CPU.
-    t = time.process_time()
-    for _ in rows(key, n, warm, offset):
-        pass
-    gen_cpu = time.process_time() - t
-
     use_tm = spec["tracemalloc"]
-    rss_before = _maxrss_mb()
+    rss_before = _rss_mb()
     if use_tm:
         tracemalloc.start()
+    sampler = RssSampler().__enter__()
     cpu0, wall0, sim0 = time.process_time(), time.perf_counter(), clock.now()
     if naive:
         sent0 = client._core.pacer.sent  # every request sent claims one pacer slot
@@ -172,20 +199,28 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
         requests = client._core.pacer.sent - sent0
     else:
-        report = client.customers.upsert_many(rows(key, n, warm, offset), key=KEYS[key])
+        report = client.customers.upsert_many(
+            rows(key, n, warm, offset), key=KEYS[key], concurrency=spec["concurrency"],
+            chunk_size=spec["chunk_size"])
         requests = report.requests
         counts = {o.value: c for o, c in report.counts.items() if c}
     sim1, wall1, cpu1 = clock.now(), time.perf_counter(), time.process_time()
+    sampler.__exit__()
     tm_peak = tracemalloc.get_traced_memory()[1] / 1e6 if use_tm else None
     if use_tm:
         tracemalloc.stop()
     client.close()
     http.close()
+    # CPU of producing the input alone, subtracted from the sync's CPU.
+    t = time.process_time()
+    for _ in rows(key, n, warm, offset):
+        pass
+    gen_cpu = time.process_time() - t
     return {
         "rows": n, "requests": requests, "counts": counts,
         "sim_start": sim0, "sim_end": sim1, "wall": wall1 - wall0,
         "cpu": cpu1 - cpu0, "gen_cpu": gen_cpu,
-        "rss_before": rss_before, "rss_peak": _maxrss_mb(), "tm_peak": tm_peak,
+        "rss_before": rss_before, "rss_peak": sampler.peak, "maxrss": _maxrss_mb(), "tm_peak": tm_peak,
     }
 
 
@@ -204,7 +239,8 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     """Run one child sync against ``emu`` and join its numbers with the emulator's."""
     spec = {"url": url, "scale": clock.scale, "start": clock.start, "origin": clock.origin,
             "key": key, "rows": n, "warm": warm, "naive": naive, "offset": offset,
-            "tracemalloc": args.tracemalloc}
+            "tracemalloc": args.tracemalloc, "concurrency": args.concurrency,
+            "chunk_size": args.chunk_size}
     logged_before = len(emu.requests)
     limited_before = emu.rate_limited
     emu_cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -325,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows of the naive per-record loop (default 1000; 500 with --quick)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="peak memory from tracemalloc (slow: use a low --scale)")
+    parser.add_argument("--concurrency", type=int, default=8, help="upsert_many concurrency (default 8)")
+    parser.add_argument("--chunk-size", type=int, default=500, help="upsert_many chunk_size (default 500)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--json", metavar="PATH", help="also write every number to PATH")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -31,8 +31,8 @@ _EQUIVALENT: Mapping[str, tuple[str, ...]] = {
     "org.user.kobject.read": ("org.admin.kobject.read", "org.permission.kobject.read"),
     "org.admin.metadata.read": ("org.user.metadata.read", "org.permission.metadata.read"),
     "org.admin.search.read": (
-        "org.user.search.read", "org.permission.search.create", "org.permission.search.update",
-        "org.permission.search_global.create",
+        "org.user.search.read", "org.permission.search.read", "org.permission.search.create",
+        "org.permission.search.update", "org.permission.search_global.create",
     ),
     "org.user.customer.write": (
         "org.admin.customer.write", "org.permission.customer.create",

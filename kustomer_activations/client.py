@@ -134,7 +134,11 @@ class BaseKustomerClient:
                 f"allowed: {', '.join(sorted(allowed))}"
             )
         config = self._core.config
-        host = {k: options[k] for k in ("org", "region", "base_url") if k in options}
+        # None means "not given", as in the constructor: keep the current host
+        # rather than silently falling back to KUSTOMER_BASE_URL or the US host.
+        host = {
+            k: options[k] for k in ("org", "region", "base_url") if options.get(k) is not None
+        }
         if not host:
             host = {"base_url": config.base_url}
         config = ClientConfig.build(

@@ -300,7 +300,7 @@ def upsert_flow(
     try:
         mapped = prepare_record(caches, kind, record, mapping)
         raw_value = key.value_in(mapped.payload)
-        if raw_value is None or raw_value == "":
+        if raw_value is None or not str(raw_value).strip():
             raise MissingKeyError(
                 f"the sync key {key.label} has no value", field=key.label, value=None
             )
@@ -322,6 +322,16 @@ def upsert_flow(
             outcome=failure_outcome(exc), error=error, key_value=key_value, source=source,
             reason=str(error), **base,
         )
+
+
+def _find_by_unique_flow(core: Core, kind: ObjectKind, body: Mapping[str, Any]) -> Flow[list[Any]]:
+    """Objects holding the body's ``externalId`` or (customers) first email, via direct lookups."""
+    if body.get("externalId"):
+        return (yield from find_flow(core, kind, SyncKey.external_id(), body["externalId"]))
+    email_key = SyncKey.email()
+    if kind is not COMPANY and email_key.value_in(body):
+        return (yield from find_flow(core, kind, email_key, email_key.value_in(body)))
+    return []
 
 
 def _write_flow(
@@ -357,11 +367,15 @@ def _write_flow(
                 raise
             # Another writer created it between our lookup and our create.
             matches = yield from find_flow(core, kind, key, raw_value)
-            if len(matches) != 1:
+            if not matches:
                 raise
         except APIConnectionError:
             # The create may have happened with its answer lost: look before re-sending.
             matches = yield from find_flow(core, kind, key, raw_value)
+            if not matches and key.kind == "custom":
+                # Search is eventually consistent: a create that landed may not be
+                # searchable yet. Ask the consistent direct lookups too.
+                matches = yield from _find_by_unique_flow(core, kind, plan.body)
             if not matches:
                 created = yield from create_flow(core, kind, plan.body)
                 return UpsertResult(outcome=Outcome.CREATED, id=created.id, key_value=key_value,

@@ -94,7 +94,7 @@ class _Preparer:
         try:
             mapped = _flows.prepare_record(ctx.caches, ctx.kind, source, self._options.mapping)
             raw = key.value_in(mapped.payload)
-            if raw is None or raw == "":
+            if raw is None or not str(raw).strip():
                 raise MissingKeyError(f"the sync key {key.label} has no value", field=key.label)
             key_value = key.normalise(raw)
             custom = mapped.payload.get("custom")

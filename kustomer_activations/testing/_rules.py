@@ -223,7 +223,7 @@ def check(schema: Schema, value: Any, pointer: str, out: list[Problem]) -> None:
     elif kind == "array":
         if len(value) > schema["maxItems"]:
             out.append((pointer, f"must have at most {schema['maxItems']} items"))
-        if schema.get("uniqueItems"):
+        if len(value) > 1 and schema.get("uniqueItems"):
             seen = {json.dumps(v, sort_keys=True) for v in value}
             if len(seen) != len(value):
                 out.append((pointer, "items must be unique"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -32,12 +32,16 @@ def call_raises(
     return info.value
 
 
-def ok(body: Any = None, status: int = 200, **headers: str) -> httpx.Response:
+def ok(
+    body: Any = None, status: int = 200, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """A JSON response (``{"data": {}}`` by default) with extra headers."""
     return httpx.Response(status, json={"data": {}} if body is None else body, headers=headers)
 
 
-def recording(clock: FakeClock, times: list[float], answer: Callable[[httpx.Request], Any]):
+def recording(
+    clock: FakeClock, times: list[float], answer: Callable[[httpx.Request], Any]
+) -> Callable[[httpx.Request], Any]:
     """A respx side effect that notes ``clock.now()`` for every request, then answers."""
 
     def side_effect(request: httpx.Request) -> Any:
@@ -59,7 +63,7 @@ class FrozenClock(FakeClock):
 
     async def asleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
 
 def max_in_window(times: list[float], window: float = 60.0) -> int:

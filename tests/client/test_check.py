@@ -43,7 +43,15 @@ def _check(flavor: str, client: Any) -> ConnectionCheck:
     return result
 
 
-@pytest.mark.parametrize("roles", [LEGACY, NEWER, LEGACY + NEWER], ids=["legacy", "newer", "both"])
+NEWER_READ_SEARCH = [r for r in NEWER if r != "org.permission.search.create"] + [
+    "org.permission.search.read"
+]
+
+
+@pytest.mark.parametrize(
+    "roles", [LEGACY, NEWER, NEWER_READ_SEARCH, LEGACY + NEWER],
+    ids=["legacy", "newer", "newer-search-read", "both"],
+)
 def test_key_with_every_role_is_ok(
     flavor: str, client: Any, router: respx.MockRouter, roles: list[str]
 ) -> None:

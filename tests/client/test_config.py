@@ -199,6 +199,17 @@ def test_with_options_to_another_org_gets_its_own_budget(flavor: str, new_client
     assert other._core.pacer is not client._core.pacer
 
 
+@pytest.mark.parametrize("option", ["org", "region", "base_url"])
+def test_with_options_none_host_keeps_the_host(
+    flavor: str, new_client: Any, option: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUSTOMER_BASE_URL", "http://localhost:7000")
+    client = new_client(region="eu", base_url=None)
+    copy = client.with_options(**{option: None})
+    assert copy.base_url == "https://api.prod2.kustomerapp.com"
+    assert copy._core.pacer is client._core.pacer
+
+
 def test_with_options_validates(flavor: str, new_client: Any) -> None:
     client = new_client()
     with pytest.raises(ConfigurationError, match="unknown option"):
@@ -227,7 +238,7 @@ def test_with_options_copy_is_used_for_its_calls(
 
 
 def test_context_manager_closes_owned_client_only(flavor: str) -> None:
-    cls = _cls(flavor)
+    cls: Any = _cls(flavor)
     injected: Any = httpx.Client() if flavor == "sync" else httpx.AsyncClient()
 
     if flavor == "sync":
@@ -259,7 +270,7 @@ def test_context_manager_closes_owned_client_only(flavor: str) -> None:
 
 
 def test_explicit_close(flavor: str) -> None:
-    client = _cls(flavor)(api_key=KEY)
+    client: Any = _cls(flavor)(api_key=KEY)
     if flavor == "sync":
         client.close()
     else:

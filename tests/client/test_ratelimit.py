@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from ._util import T0, call, ok
 def test_headers_parsed_into_rate_limit(
     flavor: str, client: Any, router: respx.MockRouter, reset: str, reset_at: float
 ) -> None:
-    router.get("/v1/x").mock(return_value=ok(**{
+    router.get("/v1/x").mock(return_value=ok(headers={
         "x-ratelimit-limit": "1000", "x-ratelimit-remaining": "998", "x-ratelimit-reset": reset,
     }))
     assert client.rate_limit is None
@@ -36,8 +37,8 @@ def test_latest_headers_win_and_missing_headers_keep_the_last_known(
     flavor: str, client: Any, router: respx.MockRouter
 ) -> None:
     router.get("/v1/x").mock(side_effect=[
-        ok(**{"x-ratelimit-limit": "500", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "60"}),
-        ok(**{"x-ratelimit-limit": "500", "x-ratelimit-remaining": "9", "x-ratelimit-reset": "59"}),
+        ok(headers={"x-ratelimit-limit": "500", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "60"}),
+        ok(headers={"x-ratelimit-limit": "500", "x-ratelimit-remaining": "9", "x-ratelimit-reset": "59"}),
         ok(),
     ])
     call(flavor, client, "GET", "/v1/x")
@@ -50,7 +51,7 @@ def test_latest_headers_win_and_missing_headers_keep_the_last_known(
 
 
 def test_garbage_headers_are_ignored(flavor: str, client: Any, router: respx.MockRouter) -> None:
-    router.get("/v1/x").mock(return_value=ok(**{
+    router.get("/v1/x").mock(return_value=ok(headers={
         "x-ratelimit-limit": "lots", "x-ratelimit-remaining": "", "x-ratelimit-reset": "soon",
     }))
     resp = call(flavor, client, "GET", "/v1/x")
@@ -65,7 +66,7 @@ def test_rate_limit_of_a_429_is_observed(
     router.get("/v1/x").mock(side_effect=[
         httpx.Response(429, headers={"x-ratelimit-limit": "300", "x-ratelimit-remaining": "0",
                                      "x-ratelimit-reset": "5", "retry-after": "5"}),
-        ok(**{"x-ratelimit-limit": "300", "x-ratelimit-remaining": "299",
+        ok(headers={"x-ratelimit-limit": "300", "x-ratelimit-remaining": "299",
               "x-ratelimit-reset": "60"}),
     ])
     resp = call(flavor, client, "GET", "/v1/x")
@@ -83,13 +84,13 @@ def test_unknown_budget_is_learned_from_the_limit_header(
 
     def answer(request: httpx.Request) -> httpx.Response:
         times.append(clock.now())
-        return ok(**{"x-ratelimit-limit": "60", "x-ratelimit-remaining": "50"})
+        return ok(headers={"x-ratelimit-limit": "60", "x-ratelimit-remaining": "50"})
 
     router.get("/v1/x").mock(side_effect=answer)
     for _ in range(4):
         call(flavor, client, "GET", "/v1/x")
     assert client._core.pacer.requests_per_minute == 60
-    gaps = [b - a for a, b in zip(times[1:], times[2:])]
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
     assert all(g >= 1.0 for g in gaps), gaps
 
 
@@ -97,6 +98,6 @@ def test_configured_budget_is_not_overridden_by_headers(
     flavor: str, new_client: Any, router: respx.MockRouter
 ) -> None:
     client = new_client(requests_per_minute=200)
-    router.get("/v1/x").mock(return_value=ok(**{"x-ratelimit-limit": "2000"}))
+    router.get("/v1/x").mock(return_value=ok(headers={"x-ratelimit-limit": "2000"}))
     call(flavor, client, "GET", "/v1/x")
     assert client._core.pacer.requests_per_minute == 200

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from kustomer_activations import APIResponseValidationError, ApiResponse, NotFoundError, RateLimit
+from kustomer_activations import ApiResponse, APIResponseValidationError, NotFoundError, RateLimit
 
 from ..helpers import drive
 from ._util import BASE, T0, call, ok
@@ -59,9 +60,7 @@ def test_request_sends_json_body(flavor: str, client: Any, router: respx.MockRou
     sent = route.calls.last.request
     assert sent.method == "POST"
     assert sent.headers["content-type"] == "application/json"
-    import json as _json
-
-    assert _json.loads(sent.content) == {"name": "Ada", "tags": ["x"]}
+    assert json.loads(sent.content) == {"name": "Ada", "tags": ["x"]}
 
 
 def test_retries_are_counted(flavor: str, client: Any, router: respx.MockRouter) -> None:
@@ -139,7 +138,7 @@ def test_capture_only_inside_the_block(flavor: str, client: Any, router: respx.M
         c.request("GET", "/v1/x")
         return calls
 
-    calls = drive(flavor, client, run_sync if flavor == "sync" else run_async)
+    calls: list[ApiResponse] = drive(flavor, client, run_sync if flavor == "sync" else run_async)
     assert len(calls) == 2
     assert all(isinstance(c, ApiResponse) and c.status == 200 for c in calls)
 

@@ -10,6 +10,7 @@ import respx
 
 from kustomer_activations import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     BadRequestError,
     InternalServerError,
@@ -65,7 +66,7 @@ def test_429_without_retry_after_waits_until_reset(
     assert resp.status == 200
     assert route.call_count == 2
     assert clock.sleeps == [pytest.approx(9.0)]
-    assert clock.now() == pytest.approx(T0 + 9)
+    assert clock.now() == pytest.approx(T0 + 9, abs=1e-6)
 
 
 def test_429_does_not_consume_max_retries(
@@ -183,6 +184,16 @@ def test_503_retry_after_is_honoured(
     router.get("/v1/x").mock(side_effect=[httpx.Response(503, headers={"retry-after": "4"}), ok()])
     call(flavor, client, "GET", "/v1/x")
     assert clock.sleeps == [4.0]
+
+
+def test_408_is_retried_then_raised_as_api_error(
+    flavor: str, client: Any, router: respx.MockRouter, clock: Any
+) -> None:
+    route = router.get("/v1/x").respond(408)
+    err = call_raises(flavor, client, APIError, "GET", "/v1/x")
+    assert type(err) is APIError and err.status == 408
+    assert route.call_count == 3
+    assert len(clock.sleeps) == 2
 
 
 def test_5xx_on_a_create_is_not_resent(

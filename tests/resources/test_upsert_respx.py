@@ -398,6 +398,38 @@ def test_duplicate_on_create_with_custom_key(flavor: str, client: Any, router: r
     assert result.id == "c7"
 
 
+def test_duplicate_on_create_then_two_matches_is_ambiguous(
+    flavor: str, client: Any, router: respx.MockRouter
+) -> None:
+    # Two writers got there first (custom values are not unique): never an arbitrary pick.
+    router.post("/v1/customers/search").mock(side_effect=[many(), many(
+        customer("c7", custom={"skuStr": "s1"}), customer("c8", custom={"skuStr": "s1"}))])
+    router.post("/v1/customers").mock(return_value=duplicate())
+    result = upsert(flavor, client, "customers",
+                    {"custom": {"skuStr": "s1"}, "externalId": "x", "name": "Me"},
+                    key="custom.skuStr")
+    assert result.outcome is Outcome.AMBIGUOUS
+    assert result.candidates == ("c7", "c8")
+    assert [m for m, _, _ in sent(router)] == ["POST", "POST", "POST"]
+
+
+def test_lost_create_answer_with_custom_key_checks_the_external_id(
+    flavor: str, client: Any, router: respx.MockRouter
+) -> None:
+    # Search may lag behind the create that landed: the consistent externalId lookup is asked too.
+    landed = customer("c1", externalId="x-1", custom={"skuStr": "s1"})
+    router.post("/v1/customers/search").mock(return_value=many())
+    router.post("/v1/customers").mock(side_effect=httpx.RemoteProtocolError("closed"))
+    router.get("/v1/customers/externalId=x-1").mock(return_value=one(landed))
+    result = upsert(flavor, client, "customers", {"custom": {"skuStr": "s1"}, "externalId": "x-1"},
+                    key="custom.skuStr")
+    assert [(m, p) for m, p, _ in sent(router)] == [
+        ("POST", SEARCH), ("POST", "/v1/customers"), ("POST", SEARCH),
+        ("GET", "/v1/customers/externalId=x-1")]
+    assert result.outcome is Outcome.CREATED
+    assert result.id == "c1"
+
+
 def test_duplicate_on_create_that_is_not_about_the_key_is_rejected(
     flavor: str, client: Any, router: respx.MockRouter
 ) -> None:
@@ -495,7 +527,6 @@ def test_validate_fields_fetches_metadata_once_and_catches_typos(
     router.get(path__regex=r"^/v1/customers/externalId=").mock(return_value=not_found())
     router.post("/v1/customers").mock(side_effect=echo("c1"))
 
-    async_or_sync: list[Any] = []
 
     def run(c: Any) -> Any:
         records = [
@@ -512,7 +543,6 @@ def test_validate_fields_fetches_metadata_once_and_catches_typos(
         return go()
 
     results = drive(flavor, client, run)
-    assert not async_or_sync
     assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.INVALID, Outcome.CREATED]
     bad = results[1]
     assert isinstance(bad.error, UnknownFieldError)
