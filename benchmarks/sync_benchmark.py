@@ -87,6 +87,8 @@ RPM = 1000
 SPM = 100
 CUSTOM_KEY = "accountIdStr"
 KEYS = {"externalId": "externalId", "email": "email", "custom": f"custom.{CUSTOM_KEY}"}
+WRITE_ENDPOINTS = frozenset({"POST /v1/customers/bulk", "PUT /v1/customers/bulk",
+                             "POST /v1/customers", "PUT /v1/customers/{id}", "PATCH /v1/customers/{id}"})
 CHANGED_EVERY = 20  # warm runs: every 20th row (5 %) has a changed name
 
 
@@ -252,12 +254,19 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     answered = [r for r in window if r.status != 429]
     searches = [r for r in answered if r.path.endswith("/search")]
     rpm = n / minutes if minutes > 0 else 0.0
+    # "While work is queued": up to the last write submitted; after it only the
+    # last bulk jobs run at Kustomer and the client has nothing left to send.
+    writes = [r.time for r in answered if r.endpoint in WRITE_ENDPOINTS]
+    busy_end = max(writes) if writes and not naive else out["sim_end"]
+    busy_min = (busy_end - out["sim_start"]) / 60.0
+    busy = sum(1 for r in answered if r.time <= busy_end) / (RPM * busy_min) if busy_min > 0 else 0.0
     row = {
         "label": label, "key": key, "rows": n, "warm": warm, "naive": naive,
         "req_per_rec": out["requests"] / n,
         "emu_requests": len(records),
         "rec_per_min": rpm,
         "budget": len(answered) / (RPM * minutes) if minutes else 0.0,
+        "busy_budget": busy,
         "search_budget": len(searches) / (SPM * minutes) if minutes else 0.0,
         "r429": emu.rate_limited - limited_before,
         "cpu_us": max(out["cpu"] - out["gen_cpu"], 0.0) / n * 1e6,
@@ -291,7 +300,7 @@ def new_org(clock: BenchClock) -> tuple[Any, Any]:
 
 
 def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -> str:
-    head = ["sync", "key", "rows", "req/rec", "rec/min", "x naive", "budget", "search",
+    head = ["sync", "key", "rows", "req/rec", "rec/min", "x naive", "budget", "busy", "search",
             "429s", "CPU us/rec", "peak MB", "sim min", "wall s", "CPU load sdk/emu"]
     body = []
     for r in results:
@@ -299,7 +308,7 @@ def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -
         body.append([
             kind, r["key"], f"{r['rows']:,}", f"{r['req_per_rec']:.4f}", f"{r['rec_per_min']:,.0f}",
             f"{r['rec_per_min'] / naive_rpm:.1f}x" if naive_rpm else "-",
-            f"{r['budget']:.0%}", f"{r['search_budget']:.0%}", str(r["r429"]),
+            f"{r['budget']:.0%}", f"{r['busy_budget']:.0%}", f"{r['search_budget']:.0%}", str(r["r429"]),
             f"{r['cpu_us']:.0f}", f"{r['peak_mb']:.1f}", f"{r['sim_min']:.2f}",
             f"{r['wall']:.0f}", f"{r['sdk_load']:.2f}/{r['emu_load']:.2f}",
         ])
@@ -331,7 +340,9 @@ def check_targets(results: list[dict[str, Any]], naive_rpm: float) -> list[str]:
         verdict(ratio >= 40, f"cold externalId {n}: {ratio:.1f}x the naive loop (>= 40x)")
     for r in batch:
         if not r["warm"]:
-            verdict(r["budget"] >= 0.90, f"cold {r['key']} {r['rows']:,}: {r['budget']:.0%} of the budget in use (>= 90 %)")
+            verdict(r["busy_budget"] >= 0.90,
+                    f"cold {r['key']} {r['rows']:,}: {r['busy_budget']:.0%} of the budget in use while "
+                    f"writes were queued, {r['budget']:.0%} over the whole sync (>= 90 %)")
     total_429 = sum(r["r429"] for r in results)
     verdict(total_429 == 0, f"429s received in the whole run: {total_429} (0)")
     sizes = sorted({r["rows"] for r in batch})

@@ -188,7 +188,9 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
 
         error: APIError = decode_error(response, path=spec.path)
         if status == 429:
-            suggested = retry_after(response.headers, now)
+            # Uncapped: a wait beyond max_rate_limit_wait raises now, not after
+            # re-sending into a window that is certain to refuse again.
+            suggested = retry_after(response.headers, now, cap=None)
             # No usable hint (no header, "Retry-After: 0", or a reset already past
             # through clock skew): back off, growing with each 429, so the waits
             # add up to max_rate_limit_wait instead of re-sending in a hot loop.

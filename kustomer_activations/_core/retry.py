@@ -48,11 +48,19 @@ def backoff_delay(failures: int, rng: random.Random) -> float:
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
-def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """The server's own wait: ``Retry-After``, else the time to ``x-ratelimit-reset``."""
+def retry_after(
+    headers: Mapping[str, str], now: float, cap: float | None = SERVER_WAIT_MAX
+) -> float | None:
+    """The server's own wait: ``Retry-After``, else the time to ``x-ratelimit-reset``.
+
+    Capped at ``cap`` (a broken header must not hang a retry); ``None`` for no
+    cap, where the caller compares the wait with a budget of its own.
+    """
     wait = parse_retry_after(headers.get("retry-after"), now)
     if wait is None:
         reset = parse_reset(headers.get("x-ratelimit-reset"), now)
         if reset is not None:
             wait = max(0.0, reset - now)
-    return None if wait is None else min(wait, SERVER_WAIT_MAX)
+    if wait is None or cap is None:
+        return wait
+    return min(wait, cap)

@@ -25,7 +25,8 @@ def test_headers_parsed_into_rate_limit(
     router.get("/v1/x").mock(return_value=ok(headers={
         "x-ratelimit-limit": "1000", "x-ratelimit-remaining": "998", "x-ratelimit-reset": reset,
     }))
-    assert client.rate_limit is None
+    before: Any = client.rate_limit
+    assert before is None
     resp = call(flavor, client, "GET", "/v1/x")
     expected = RateLimit(limit=1000, remaining=998, reset_at=reset_at, observed_at=T0)
     assert resp.rate_limit == expected

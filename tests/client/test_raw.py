@@ -122,7 +122,7 @@ def test_capture_responses_of_resource_calls(
 def test_capture_only_inside_the_block(flavor: str, client: Any, router: respx.MockRouter) -> None:
     router.get("/v1/x").mock(return_value=ok())
 
-    async def run_async(c: Any) -> list[ApiResponse]:
+    async def run_async(c: Any) -> Any:
         await c.request("GET", "/v1/x")
         with c.capture_responses() as calls:
             await c.request("GET", "/v1/x")
@@ -130,7 +130,7 @@ def test_capture_only_inside_the_block(flavor: str, client: Any, router: respx.M
         await c.request("GET", "/v1/x")
         return calls
 
-    def run_sync(c: Any) -> list[ApiResponse]:
+    def run_sync(c: Any) -> Any:
         c.request("GET", "/v1/x")
         with c.capture_responses() as calls:
             c.request("GET", "/v1/x")

@@ -69,6 +69,19 @@ def test_429_without_retry_after_waits_until_reset(
     assert clock.now() == pytest.approx(T0 + 9, abs=1e-6)
 
 
+def test_429_asking_longer_than_max_rate_limit_wait_raises_at_once(
+    flavor: str, new_client: Any, router: respx.MockRouter, clock: Any
+) -> None:
+    client = new_client(max_rate_limit_wait=300)
+    route = router.get("/v1/x").mock(side_effect=[
+        httpx.Response(429, headers={"retry-after": "600"}), ok(),
+    ])
+    err = call_raises(flavor, client, RateLimitError, "GET", "/v1/x")
+    assert err.status == 429
+    assert route.call_count == 1
+    assert clock.sleeps == []
+
+
 def test_429_does_not_consume_max_retries(
     flavor: str, new_client: Any, router: respx.MockRouter, clock: Any
 ) -> None:
