@@ -157,6 +157,7 @@ class _Run:
     """Bookkeeping shared by both drivers: report, progress, timing, request count."""
 
     def __init__(self, core: Any, caches: Any, kind: ObjectKind, options: SyncOptions, total: int | None):
+        options.key.check_supported(kind.name)  # e.g. no email key for companies: fail before I/O
         self.options = options
         self.ctx = ChunkContext(
             core=core, caches=caches, kind=kind, key=options.key, mode=options.mode,

@@ -385,3 +385,29 @@ def _assert_cancelled_report_is_honest(emu: KustomerEmulator, report: SyncReport
     assert len(stored) <= report.created + len(maybe)
     assert all(f.outcome is Outcome.FAILED for f in report.failures)
     assert report.rows == sum(report.counts.values())
+
+
+def test_companies_cold_warm_and_ambiguous_external_ids(flavor: str) -> None:
+    emu = _emulator()
+    emu.seed_company({"name": "Twin A", "externalId": "co-dup"})
+    emu.seed_company({"name": "Twin B", "externalId": "co-dup"})
+    client = _client(flavor, emu)
+    rows = [{"externalId": f"co-{i}", "name": f"Company {i}", "domains": [{"domain": f"c{i}.example"}]}
+            for i in range(150)]
+    rows.append({"externalId": "co-dup", "name": "Which twin?"})
+    rows.append({"externalId": "co-short", "name": "ab"})  # Kustomer needs 3-255 characters
+    cold = _sync(flavor, client, rows, resource="companies", key="externalId")
+    assert (cold.created, cold.ambiguous, cold.invalid) == (150, 1, 1), cold.summary()
+    assert len(emu.companies.all()) == 152
+    warm_rows = [dict(r, name=r["name"] + " Inc") if i < 15 else r for i, r in enumerate(rows[:150])]
+    warm = _sync(flavor, client, warm_rows, resource="companies", key="externalId")
+    assert (warm.updated, warm.unchanged) == (15, 135)
+    assert emu.find_companies(externalId="co-3")[0]["name"] == "Company 3 Inc"
+    assert emu.find_companies(externalId="co-3")[0]["domains"] == [{"domain": "c3.example"}]
+
+
+def test_email_key_rejected_for_companies() -> None:
+    emu = _emulator()
+    client = _client("sync", emu)
+    with pytest.raises(ValueError, match="email"):
+        client.companies.upsert_many([{"name": "Acme"}], key="email")
