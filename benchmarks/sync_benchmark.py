@@ -295,7 +295,7 @@ def new_org(clock: BenchClock) -> tuple[Any, Any]:
     server = emu.serve()
     # The emulator's handler writes headers and body in separate sends; without
     # TCP_NODELAY, Nagle + delayed ACK stall each answer ~40 ms on loopback.
-    server._httpd.RequestHandlerClass.disable_nagle_algorithm = True
+    server._httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
     return emu, server
 
 
@@ -318,10 +318,11 @@ def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -
                  "|" + "|".join("---:" if i >= 2 else "---" for i in range(len(head))) + "|"]
         lines += ["| " + " | ".join(b) + " |" for b in body]
         return "\n".join(lines)
-    lines = ["  ".join(h.rjust(w) if i >= 2 else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths)))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(b, widths)))
-              for b in body]
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i >= 2 else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    lines = [line(head), "  ".join("-" * w for w in widths)] + [line(b) for b in body]
     return "\n".join(lines)
 
 
@@ -334,8 +335,10 @@ def check_targets(results: list[dict[str, Any]], naive_rpm: float) -> list[str]:
     batch = [r for r in results if not r["naive"]]
     for r in (r for r in batch if r["key"] == "externalId" and not r["warm"]):
         n = f"{r['rows']:,}"
-        verdict(r["req_per_rec"] <= 0.05, f"cold externalId {n}: {r['req_per_rec']:.4f} requests/record (<= 0.05)")
-        verdict(r["rec_per_min"] >= 20_000, f"cold externalId {n}: {r['rec_per_min']:,.0f} records/min (>= 20,000)")
+        verdict(r["req_per_rec"] <= 0.05,
+                f"cold externalId {n}: {r['req_per_rec']:.4f} requests/record (<= 0.05)")
+        verdict(r["rec_per_min"] >= 20_000,
+                f"cold externalId {n}: {r['rec_per_min']:,.0f} records/min (>= 20,000)")
         ratio = r["rec_per_min"] / naive_rpm if naive_rpm else 0.0
         verdict(ratio >= 40, f"cold externalId {n}: {ratio:.1f}x the naive loop (>= 40x)")
     for r in batch:

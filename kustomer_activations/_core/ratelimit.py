@@ -152,17 +152,24 @@ class Pacer:
         self.latest: RateLimit | None = None
         self.sent = 0
 
-    def reserve(self, now: float, bucket: Bucket = "default") -> float:
-        """Claim the next send slot; returns seconds to wait before sending.
+    def reserve(self, now: float) -> float:
+        """Claim the next send slot of the org budget; returns seconds to wait.
 
         Every request sent claims exactly one slot, so :attr:`sent` counts them.
         """
         with self._lock:
             self.sent += 1
-            slot = self._default.reserve(now)
-            if bucket == "search":
-                slot = max(slot, self._search.reserve(now))
-            return max(0.0, slot - now)
+            return max(0.0, self._default.reserve(now) - now)
+
+    def reserve_search(self, now: float) -> float:
+        """Claim a slot of the search budget; returns seconds to wait.
+
+        Called before :meth:`reserve`: a search first waits for its own budget,
+        then takes an org-budget slot like any request, so that waiting for the
+        search budget never holds an org slot that another request could use.
+        """
+        with self._lock:
+            return max(0.0, self._search.reserve(now) - now)
 
     def observe(self, rate: RateLimit) -> None:
         """Learn from a response's headers (limit, remaining, reset)."""

@@ -156,7 +156,11 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
     rate_waited = 0.0
     rate_limited = 0
     while True:
-        delay = core.pacer.reserve(core.clock.now(), spec.bucket)
+        if spec.bucket == "search":
+            delay = core.pacer.reserve_search(core.clock.now())
+            if delay > 0:
+                yield Sleep(delay)
+        delay = core.pacer.reserve(core.clock.now())
         if delay > 0:
             yield Sleep(delay)
         request = core.build_request(spec)

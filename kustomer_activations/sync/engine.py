@@ -33,6 +33,7 @@ from ..resources import _flows
 from ..resources._kinds import ObjectKind
 from ..results import Outcome, UpsertResult
 from .chunk import ChunkContext, Row, chunk_flow
+from .keyindex import KeyIndex
 from .progress import Progress, ProgressCallback
 from .report import SyncCancelledError, SyncReport
 from .sources import aiter_rows, count_hint, iter_rows
@@ -86,7 +87,7 @@ class _Preparer:
         self._ctx = ctx
         self._options = options
         self._schema = schema
-        self._seen: dict[str, int] = {}
+        self._seen = KeyIndex()
 
     def prepare(self, index: int, source: Any) -> Row | UpsertResult:
         ctx, key = self._ctx, self._options.key
@@ -100,7 +101,7 @@ class _Preparer:
             custom = mapped.payload.get("custom")
             if self._schema is not None and custom:
                 self._schema.check(custom.keys())
-            first = self._seen.setdefault(key_value, index)
+            first = self._seen.first_row(key_value, index)
             if first != index:
                 raise InvalidRecordError(
                     f"duplicate sync key in the input: row {first} has the same "

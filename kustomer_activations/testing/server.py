@@ -29,6 +29,9 @@ class EmulatorServer:
         emu = emulator
 
         class Handler(BaseHTTPRequestHandler):
+            # Headers and body go out in separate writes; with Nagle's algorithm and
+            # delayed ACKs every answer would wait ~40 ms.
+            disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"
 
             def _any(self) -> None:
