@@ -175,6 +175,10 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
 def _clock_text(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d}"
@@ -196,8 +200,8 @@ class _Demo:
         self.out.flush()
 
     def sync(self, client: KustomerClient, what: str, rows: list[dict[str, str]],
-             mapping: FieldMapping) -> SyncReport:
-        display = None if self.args.no_progress else ProgressDisplay(what, self.err)
+             mapping: FieldMapping, label: str | None = None) -> SyncReport:
+        display = None if self.args.no_progress else ProgressDisplay(label or what, self.err)
         resource = client.companies if what == "companies" else client.customers
         try:
             return resource.upsert_many(rows, key="externalId", mapping=mapping,
@@ -243,8 +247,8 @@ class _Demo:
         self.say(f"sample data: {len(companies):,} companies, {len(customers):,} customers "
                  f"(custom fields, company links)")
         if bad:
-            self.say(f"the sample includes {len(bad)} deliberately bad rows; they must come out "
-                     "as 'invalid', with the reason:")
+            self.say(f"the sample includes {len(bad)} deliberately bad {_rows(len(bad))}; they "
+                     "must come out as 'invalid', with the reason:")
             for row, what in sorted(bad.items()):
                 self.say(f"  customer row {row}: {what}")
         self.say()
@@ -298,7 +302,8 @@ class _Demo:
                 self.say(f"second (warm) sync: the same {len(customers):,} customers, "
                          f"{changed:,} of them ({changed / max(len(customers), 1):.0%}) "
                          "with a new lifetime value")
-                warm_report = self.sync(client, "customers", warm_rows, customer_mapping())
+                warm_report = self.sync(client, "customers", warm_rows, customer_mapping(),
+                                        label="re-sync")
                 self.say(warm_report.summary())
                 self.say(f"  only changed rows are written: {warm_report.updated:,} updated, "
                          f"{warm_report.unchanged:,} unchanged, in {warm_report.requests:,} requests")
@@ -327,7 +332,7 @@ class _Demo:
                  "batched lookups, a few polls per job")
         self.say(f"  a lookup-and-write per record would need ~{naive:,} requests: "
                  f"{naive / 1000:.1f} min of a 1,000/min budget")
-        self.say(f"  simulated time: {simulated / 60:.1f} min ({_clock_text(simulated)}); "
+        self.say(f"  simulated time of both syncs: {simulated / 60:.1f} min ({_clock_text(simulated)}); "
                  f"real time {real:.1f} s on a x{scale:g} clock")
 
     def _check_counts(self, report: SyncReport, expected: int, what: str, stored: int) -> None:
@@ -348,7 +353,8 @@ class _Demo:
                 self.say(f"  {problem}")
             return 1
         if bad:
-            self.say(f"OK: every failure is one of the sample's {len(bad)} deliberately bad rows")
+            self.say(f"OK: the only failures are the sample's {len(bad)} deliberately bad "
+                     f"{_rows(len(bad))}")
         return 0
 
     def run_live(self, companies: list[dict[str, str]], customers: list[dict[str, str]],
@@ -403,11 +409,16 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """``check``: is the key valid, in the right region, with every sync role?"""
     try:
-        with KustomerClient(**_host_options(args)) as client:
-            result = client.check()
+        client = KustomerClient(**_host_options(args))
     except KustomerError as exc:
         out.write(f"FAILED: {type(exc).__name__}: {exc}\n")
         return 1
+    with client:
+        try:
+            result = client.check()
+        except KustomerError as exc:
+            out.write(f"FAILED at {client.base_url}: {type(exc).__name__}: {exc}\n")
+            return 1
     out.write(str(result) + "\n")
     if result.org:
         out.write(f"org: {result.org}\n")

@@ -36,6 +36,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UnknownFieldError",
     "error_class_for_status",
+    "reason_of",
 ]
 
 
@@ -295,8 +296,13 @@ class InvalidRecordError(KustomerError, ValueError):
         self.record = record
         super().__init__(self._describe())
 
-    def _describe(self) -> str:
-        where = f"record {self.record}: " if self.record is not None else ""
+    @property
+    def detail(self) -> str:
+        """The description without the record prefix, for reports that name the row."""
+        return self._describe(with_record=False)
+
+    def _describe(self, *, with_record: bool = True) -> str:
+        where = f"record {self.record}: " if self.record is not None and with_record else ""
         what = f"field {self.field!r}: " if self.field else ""
         shown = repr(self.value)
         if len(shown) > 80:
@@ -323,3 +329,10 @@ class UnknownFieldError(InvalidRecordError):
 
 class MissingKeyError(InvalidRecordError):
     """The record has no value (or an empty one) for the sync key."""
+
+
+def reason_of(error: BaseException) -> str:
+    """A one-line reason for a per-row report: the error without a "record N:" prefix."""
+    if isinstance(error, InvalidRecordError):
+        return error.detail
+    return str(error)

@@ -51,7 +51,7 @@ def test_demo_syncs_the_sample_and_reports_the_bad_rows(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "no Kustomer credentials: syncing into the embedded emulator" in out
-    assert "the sample includes 5 deliberately bad rows" in out
+    assert "the sample includes 5 deliberately bad rows;" in out
 
     (company, cold, warm) = _summaries(out)
     assert company == ("company", 300, {"created": 300})
@@ -64,7 +64,7 @@ def test_demo_syncs_the_sample_and_reports_the_bad_rows(
         line = next(x for x in out.splitlines() if x.startswith(f"  row {row}: invalid"))
         assert f"field {field!r}" in line and reason in line, line
     assert "the emulator now holds 300 companies and 295 customers" in out
-    assert "OK: every failure is one of the sample's 5 deliberately bad rows" in out
+    assert "OK: the only failures are the sample's 5 deliberately bad rows" in out
 
     # --failures: the bad rows, as given, ready to be fixed and synced again
     with failures.open(encoding="utf-8", newline="") as fh:
@@ -91,11 +91,11 @@ def test_demo_with_a_key_still_uses_the_emulator_unless_live(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KUSTOMER_API_KEY", "a-real-looking-key")
-    code = cli.main(["demo", "--customers", "20", "--no-progress", "--no-warm", "--scale", "30"])
+    code = cli.main(["demo", "--customers", "30", "--no-progress", "--no-warm", "--scale", "30"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "only with --live: syncing into the embedded emulator" in out
-    assert "the sample includes 1 deliberately bad rows" in out
+    assert "the sample includes 1 deliberately bad row;" in out
 
 
 def test_demo_live_needs_a_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +129,7 @@ def test_progress_display_draws_a_bar_on_a_tty_and_lines_elsewhere() -> None:
     assert "\r" not in log.getvalue()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     emu = KustomerEmulator(clock=RealClock(), log_bodies=False,
                            api_keys={"good": list(SYNC_ROLES), "weak": ["org.user.customer.write"]})
@@ -161,7 +161,12 @@ def test_emulator_delegates_the_remaining_arguments(monkeypatch: pytest.MonkeyPa
     from kustomer_activations.testing import __main__ as emulator_main
 
     seen: list[list[str]] = []
-    monkeypatch.setattr(emulator_main, "main", lambda argv: seen.append(list(argv)) or 0)
+
+    def fake_main(argv: list[str]) -> int:
+        seen.append(list(argv))
+        return 0
+
+    monkeypatch.setattr(emulator_main, "main", fake_main)
     assert cli.main(["emulator", "--port", "0", "--scale", "10"]) == 0
     assert cli.main(["emulator", "--help"]) == 0
     assert seen == [["--port", "0", "--scale", "10"], ["--help"]]

@@ -95,8 +95,8 @@ def _str(name: str, value: Any, parse_strings: bool) -> Any:
     if not isinstance(value, str):
         raise _fail(name, value, "a Str attribute takes a string")
     if len(value) > CUSTOM_STR_MAX:
-        raise _fail(name, value, f"a Str attribute holds at most {CUSTOM_STR_MAX} characters "
-                    f"(got {len(value)})")
+        raise _fail(name, value, f"a Str attribute holds at most {CUSTOM_STR_MAX} characters, "
+                    f"not {len(value)}")
     return str(value)
 
 

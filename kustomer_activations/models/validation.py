@@ -78,7 +78,7 @@ def _string(min_len: int, max_len: int | None, nullable: bool = True) -> _Checke
         n = len(value)
         if n < min_len or (max_len is not None and n > max_len):
             limit = f"at most {max_len}" if min_len == 0 else f"{min_len} to {max_len}"
-            raise _bad(path, value, f"must be {limit} characters (got {n})")
+            raise _bad(path, value, f"must be {limit} characters, not {n}")
         return value
 
     return check

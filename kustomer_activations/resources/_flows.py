@@ -21,6 +21,7 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    reason_of,
 )
 from ..mapping import FieldMapping, MappedRecord
 from ..merge import plan_create, plan_update
@@ -320,7 +321,7 @@ def upsert_flow(
         error = exc.for_record(row) if isinstance(exc, InvalidRecordError) and row is not None else exc
         return UpsertResult(
             outcome=failure_outcome(exc), error=error, key_value=key_value, source=source,
-            reason=str(error), **base,
+            reason=reason_of(error), **base,
         )
 
 

@@ -36,6 +36,7 @@ from ..errors import (
     InternalServerError,
     InvalidRecordError,
     KustomerError,
+    reason_of,
 )
 from ..mapping import MappedRecord
 from ..merge import plan_create, plan_update
@@ -132,7 +133,7 @@ def _finish(ctx: ChunkContext, row: Row, outcome: Outcome, **fields: Any) -> Non
     if isinstance(error, InvalidRecordError):
         fields["error"] = error.for_record(row.index)
     if failure and "reason" not in fields and fields.get("error") is not None:
-        fields["reason"] = str(fields["error"])
+        fields["reason"] = reason_of(fields["error"])
     row.result = UpsertResult(
         outcome=outcome, object_type=ctx.kind.name, key=ctx.key.label, key_value=row.key_value,
         row=row.index, source=row.source if failure else None, **fields,

@@ -26,7 +26,7 @@ import attrs
 
 from .._core.effects import FlowCancelled
 from .._runners import run_async, run_sync
-from ..errors import InvalidRecordError, KustomerError, MissingKeyError
+from ..errors import InvalidRecordError, KustomerError, MissingKeyError, reason_of
 from ..mapping import FieldMapping
 from ..models import CustomSchema, SyncKey
 from ..resources import _flows
@@ -114,7 +114,7 @@ class _Preparer:
             return UpsertResult(
                 outcome=Outcome.INVALID, object_type=ctx.kind.name, key=key.label,
                 key_value=key_value, row=index, source=_as_mapping(source), error=error,
-                reason=str(error),
+                reason=reason_of(error),
             )
 
 
