@@ -11,11 +11,11 @@ from pathlib import Path
 # Import the package from this checkout, installed or not.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import kustomer_activations  # noqa: E402
+import kustomer_activations
 
 project = "kustomer_activations"
 author = "kustomer_activations developers"
-copyright = "kustomer_activations developers"  # noqa: A001 (Sphinx's name)
+copyright = "kustomer_activations developers"
 version = kustomer_activations.__version__
 release = version
 

@@ -62,14 +62,17 @@ def run_sync(
     error: BaseException | None = None
     try:
         while True:
-            if cancel is not None and cancel.is_set() and error is None:
-                error = FlowCancelled()
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
                 result: T = stop.value
                 return result
             value, error = None, None
+            if cancel is not None and cancel.is_set():
+                # The flow is paused at an effect it has not seen carried out:
+                # it can still say truthfully what was and was not sent.
+                error = FlowCancelled()
+                continue
             if isinstance(effect, Send):
                 try:
                     value = http.send(effect.request)

@@ -43,7 +43,7 @@ class ApiResponse:
 
     @property
     def data(self) -> Any:
-        """The ``data`` member of the JSON:API envelope (an object or a list)."""
+        """The envelope's ``data`` member (an object or a list)."""
         if isinstance(self.body, Mapping):
             return self.body.get("data")
         return None

@@ -100,7 +100,7 @@ class SyncKey:
 
     @property
     def label(self) -> str:
-        """The key as written in messages and results: ``externalId``, ``email``, ``custom.x``."""
+        """The key as written in messages and results (``externalId``, ``email``, ``custom.x``)."""
         if self.kind == "external_id":
             return "externalId"
         if self.kind == "email":

@@ -111,7 +111,15 @@ class SyncResource(Generic[Obj]):
         mapping: FieldMapping | None = None,
         validate_fields: bool = False,
     ) -> UpsertResult:
-        """Update-or-create one record keyed on ``key``; see :func:`upsert_flow`."""
+        """Update-or-create one record keyed on ``key``.
+
+        0 matches → create (``update_only``: skipped); 1 match → update only
+        the mapped fields, or ``unchanged`` with no write (``create_only``:
+        skipped); 2+ matches → ``ambiguous``. A create refused as a duplicate
+        or whose answer was lost is reconciled by looking the key up again.
+        Errors of the record itself come back in the result; a bad key or a
+        missing role raises. See the "Sync keys and upserts" guide.
+        """
         flow = _flows.upsert_flow(
             self._client._core, self._client._caches, self._kind, record,
             key=SyncKey.parse(key), mode=_flows.check_mode(mode), mapping=mapping,
@@ -226,7 +234,15 @@ class AsyncResource(Generic[Obj]):
         mapping: FieldMapping | None = None,
         validate_fields: bool = False,
     ) -> UpsertResult:
-        """Update-or-create one record keyed on ``key``; see :func:`upsert_flow`."""
+        """Update-or-create one record keyed on ``key``.
+
+        0 matches → create (``update_only``: skipped); 1 match → update only
+        the mapped fields, or ``unchanged`` with no write (``create_only``:
+        skipped); 2+ matches → ``ambiguous``. A create refused as a duplicate
+        or whose answer was lost is reconciled by looking the key up again.
+        Errors of the record itself come back in the result; a bad key or a
+        missing role raises. See the "Sync keys and upserts" guide.
+        """
         flow = _flows.upsert_flow(
             self._client._core, self._client._caches, self._kind, record,
             key=SyncKey.parse(key), mode=_flows.check_mode(mode), mapping=mapping,
@@ -277,7 +293,9 @@ class AsyncResource(Generic[Obj]):
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
     ) -> AsyncIterator[AsyncIterator[UpsertResult]]:
-        """Like :meth:`upsert_many`, yielding each row's result as it finishes::
+        """Like :meth:`upsert_many`, yielding each row's result as it finishes.
+
+        Leaving the block early cancels the rest of the sync::
 
             async with client.customers.stream_upsert(rows, key="email") as results:
                 async for result in results:

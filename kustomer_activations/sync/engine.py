@@ -15,6 +15,7 @@ first one wins): two writes to one object in one sync would race.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -245,7 +246,8 @@ def stream(
                     run.add(_fail_fatal(run.ctx, item))
                     waiting = None
                     break
-                pending[pool.submit(run_chunk, item)] = item
+                # Each chunk runs in a copy of this context: capture_responses() sees it.
+                pending[pool.submit(contextvars.copy_context().run, run_chunk, item)] = item
                 waiting = None
             while pending:
                 yield from harvest()
@@ -255,7 +257,7 @@ def stream(
             for future, chunk in list(pending.items()):
                 try:
                     run.add(future.result())
-                except Exception:
+                except BaseException:
                     run.add(_cancelled(run.ctx, chunk))
             pending.clear()
             if waiting:

@@ -58,7 +58,7 @@ class KustomerEmulator:
     # -- inspection ------------------------------------------------------------
     @property
     def faults(self) -> Faults:
-        """Fault injection: ``emu.faults.add(Fault.status(503), match="POST /v1/...")``."""
+        """Fault injection, e.g. ``emu.faults.add(Fault.status(503), match="POST /v1/...")``."""
         return self._app.faults
 
     @property

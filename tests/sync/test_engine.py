@@ -411,3 +411,22 @@ def test_email_key_rejected_for_companies() -> None:
     client = _client("sync", emu)
     with pytest.raises(ValueError, match="email"):
         client.companies.upsert_many([{"name": "Acme"}], key="email")
+
+
+def test_capture_responses_sees_every_request_of_a_batch_sync(flavor: str) -> None:
+    emu = _emulator()
+    client = _client(flavor, emu)
+
+    if flavor == "sync":
+        with client.capture_responses() as calls:
+            report = client.customers.upsert_many(_rows(250), key="externalId", chunk_size=100)
+    else:
+        async def main() -> Any:
+            with client.capture_responses() as calls:
+                report = await client.customers.upsert_many(_rows(250), key="externalId",
+                                                            chunk_size=100)
+            return calls, report
+        calls, report = anyio.run(main, backend=flavor)
+    assert report.created == 250
+    assert len(calls) == report.requests == len(emu.requests)
+    assert {c.path for c in calls} >= {"/v1/customers/search", "/v1/customers/bulk"}
