@@ -24,6 +24,9 @@ Bucket = Literal["default", "search"]
 _EPOCH_THRESHOLD = 1_000_000_000
 #: Pace at this share of the budget: room for clock skew and window edges.
 UTILIZATION = 0.95
+#: Requests that may go at once after a quiet spell, as a share of the budget.
+#: Any 60-s window then holds at most (UTILIZATION + BURST) x budget + 1 requests.
+BURST = 0.04
 
 
 @attrs.frozen(kw_only=True)
@@ -101,7 +104,14 @@ def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimit | None
 
 
 class _Lane:
-    """Even spacing for one budget, with a hard stop when the window is spent."""
+    """Even spacing for one budget, with a hard stop when the window is spent.
+
+    A generic cell-rate scheme: each request takes the next slot, one
+    ``interval`` after the previous one, but a slot may lie up to ``burst``
+    intervals in the past, so that work arriving after a quiet spell (the
+    first searches of a sync) starts at once instead of queueing behind an
+    empty budget.
+    """
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -114,8 +124,13 @@ class _Lane:
     def interval(self) -> float:
         return 60.0 / (self.per_minute * UTILIZATION)
 
+    @property
+    def burst(self) -> int:
+        return int(self.per_minute * BURST)
+
     def reserve(self, now: float) -> float:
-        slot = max(now, self.next_slot)
+        interval = self.interval
+        slot = max(now - self.burst * interval, self.next_slot)
         if (
             self.remaining is not None
             and self.reset_at is not None
@@ -123,9 +138,9 @@ class _Lane:
             and self.sent_since_observed >= self.remaining
         ):
             slot = self.reset_at
-        self.next_slot = slot + self.interval
+        self.next_slot = slot + interval
         self.sent_since_observed += 1
-        return slot
+        return max(slot, now)
 
     def hold_until(self, when: float) -> None:
         self.next_slot = max(self.next_slot, when)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import respx
 
-from kustomer_activations._core.ratelimit import UTILIZATION
+from kustomer_activations._core.ratelimit import BURST, UTILIZATION
 
 from ..helpers import FakeClock, drive, make_client
 from ._util import KEY, T0, FrozenClock, call, max_in_window, ok, recording
@@ -33,7 +33,7 @@ def _burst(flavor: str, client: Any, n: int, path: str = "/v1/x", **kwargs: Any)
         drive(flavor, client, run_async)
 
 
-@pytest.mark.parametrize(("per_minute", "n"), [(60, 30), (20, 45)])
+@pytest.mark.parametrize(("per_minute", "n"), [(60, 30), (20, 45), (1000, 300)])
 def test_burst_is_spread_under_the_budget(
     flavor: str, new_client: Any, router: respx.MockRouter, clock: FakeClock,
     per_minute: int, n: int,
@@ -45,10 +45,14 @@ def test_burst_is_spread_under_the_budget(
     assert len(times) == n
     assert times[0] == T0  # the first request is not held
     assert max_in_window(times) <= per_minute
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 60.0 / per_minute  # evenly spaced, never two at once
-    # ...but not slower than needed: about the budget, with the documented headroom
-    assert times[-1] - times[0] == pytest.approx((n - 1) * 60.0 / (per_minute * UTILIZATION))
+    # A small burst goes at once (BURST of the budget), then one every interval.
+    burst = int(per_minute * BURST)
+    interval = 60.0 / (per_minute * UTILIZATION)
+    assert times[: burst + 1] == [T0] * (burst + 1)
+    gaps = [b - a for a, b in itertools.pairwise(times[burst:])]
+    assert min(gaps) == pytest.approx(interval, abs=1e-5)  # evenly spaced after the burst
+    # ...and not slower than needed: about the budget, with the documented headroom
+    assert times[-1] - times[0] == pytest.approx((n - 1 - burst) * interval, abs=1e-3)
 
 
 def test_remaining_zero_waits_until_reset(
@@ -159,11 +163,13 @@ def test_with_options_copies_share_the_budget(
     copy = client.with_options(timeout=5, max_retries=0)
     times: list[float] = []
     router.get("/v1/x").mock(side_effect=recording(clock, times, lambda r: ok()))
-    call(flavor, client, "GET", "/v1/x")
-    call(flavor, copy, "GET", "/v1/x")
-    call(flavor, client, "GET", "/v1/x")
+    for who in (client, copy, client, copy):
+        call(flavor, who, "GET", "/v1/x")
     interval = 60.0 / (30 * UTILIZATION)
-    assert [t - T0 for t in times] == [0.0, pytest.approx(interval), pytest.approx(2 * interval)]
+    # 30/min allows int(30 * BURST) = 1 extra request at once; after that the
+    # copy and the original queue behind each other, one interval apart.
+    assert [t - T0 for t in times] == [
+        0.0, 0.0, pytest.approx(interval), pytest.approx(2 * interval)]
 
     # a client of another key/org does not share it
     stranger = client.with_options(api_key="another-key")
@@ -198,5 +204,6 @@ def test_concurrent_calls_share_one_budget(flavor: str, router: respx.MockRouter
     assert [r.status for r in results] == [200] * n
     assert router.routes[0].call_count == n
     interval = 60.0 / (60 * UTILIZATION)
-    assert sorted(clock.sleeps) == pytest.approx([k * interval for k in range(1, n)])
+    burst = int(60 * BURST)  # these go at once; the rest get one slot each
+    assert sorted(clock.sleeps) == pytest.approx([k * interval for k in range(1, n - burst)])
     assert client._core.pacer.sent == n
