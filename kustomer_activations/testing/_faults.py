@@ -7,8 +7,10 @@ generator. Kinds and where they strike:
 - ``status``: answer with that HTTP status, nothing applied;
 - ``rate_limit``: answer 429 with ``Retry-After``, nothing applied;
 - ``slow``: wait ``seconds`` on the emulator clock, then answer normally;
-- ``timeout``: the client gets ``httpx.ReadTimeout``; nothing applied;
-- ``connection_reset``: the client gets ``httpx.ConnectError``; nothing applied;
+- ``timeout``: the client gets ``httpx.ReadTimeout``; nothing applied (over
+  HTTP the server stays silent until the client's read timeout fires);
+- ``connection_reset``: the client gets ``httpx.ConnectError``; nothing applied
+  (over HTTP the server resets the connection: ``httpx.ReadError``);
 - ``lost_response``: the request IS applied, then the client gets
   ``httpx.RemoteProtocolError`` (the server closes the socket) — the case
   that makes naive retrying clients create duplicates.

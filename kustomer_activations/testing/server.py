@@ -1,15 +1,18 @@
 """A real HTTP server on loopback, for non-Python code or end-to-end tests.
 
 Same :class:`~kustomer_activations.testing._app.App` as the in-process
-transport. Faults that leave the client without an answer (timeout,
-connection reset, lost response) close the socket without sending
-anything; the client sees a dropped connection.
+transport. Faults that leave the client without an answer send nothing:
+a timeout holds the connection open until the client's read timeout fires
+(``httpx.ReadTimeout``), a connection reset aborts the TCP connection (RST;
+httpx raises ``httpx.ReadError``), a lost response closes the socket after
+the request was applied (``httpx.RemoteProtocolError``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -19,6 +22,9 @@ if TYPE_CHECKING:
     from ._emulator import KustomerEmulator
 
 __all__ = ["EmulatorServer"]
+
+_TIMEOUT_HOLD = 60.0
+"""Seconds an injected timeout holds a connection open with no answer."""
 
 
 class EmulatorServer:
@@ -45,10 +51,7 @@ class EmulatorServer:
                     emu.clock.sleep(fault.seconds)
                 reply = emu._app.handle(method, raw_path, raw_query, headers, body, fault)
                 if reply.action is not None:
-                    # No answer at all: the client sees the connection drop.
-                    self.close_connection = True
-                    with contextlib.suppress(OSError):
-                        self.connection.shutdown(socket.SHUT_RDWR)
+                    self._no_answer(reply.action)
                     return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -56,6 +59,25 @@ class EmulatorServer:
                 self.send_header("content-length", str(len(reply.body)))
                 self.end_headers()
                 self.wfile.write(reply.body)
+
+            def _no_answer(self, action: str) -> None:
+                """Leave the client without an answer, as the transport does."""
+                self.close_connection = True
+                sock = self.connection
+                with contextlib.suppress(OSError):
+                    if action == "timeout":
+                        # Say nothing and keep the connection open until the client
+                        # gives up (its read timeout) or _TIMEOUT_HOLD passes.
+                        sock.settimeout(_TIMEOUT_HOLD)
+                        while sock.recv(65536):
+                            pass
+                    elif action == "connection_reset":
+                        # Abortive close: the client gets a TCP RST.
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+                        sock.close()
+                        return
+                    sock.shutdown(socket.SHUT_RDWR)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
@@ -68,7 +90,8 @@ class EmulatorServer:
         address = self._httpd.server_address
         self.host, self.port = str(address[0]), int(address[1])
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
+        # A short poll interval: shutdown() waits up to one interval.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
                                         name="kustomer-emulator", daemon=True)
         self._thread.start()
 
