@@ -270,12 +270,7 @@ class _Demo:
         http = httpx.Client(transport=emu.transport)
         with KustomerClient(api_key="demo-key", base_url=emu.base_url, http_client=http,
                             clock=clock) as client, http:
-            company_report = self.sync(client, "companies", companies, company_mapping())
-            self.say(company_report.summary())
-            self.say()
-            customer_report = self.sync(client, "customers", customers, customer_mapping())
-            self.say(customer_report.summary())
-            self.say()
+            company_report, customer_report = self._sync_sample(client, companies, customers)
             cold_real = time.monotonic() - started
 
             stored = emu.customers.all()
@@ -319,6 +314,17 @@ class _Demo:
         self._export(customer_report)
         self.say(f"done in {time.monotonic() - started:.1f} s real time")
         return self._verdict(bad)
+
+    def _sync_sample(self, client: KustomerClient, companies: list[dict[str, str]],
+                     customers: list[dict[str, str]]) -> tuple[SyncReport, SyncReport]:
+        # Companies first: customers link to them by external id.
+        company_report = self.sync(client, "companies", companies, company_mapping())
+        self.say(company_report.summary())
+        self.say()
+        customer_report = self.sync(client, "customers", customers, customer_mapping())
+        self.say(customer_report.summary())
+        self.say()
+        return company_report, customer_report
 
     def _what_happened(self, companies: SyncReport, customers: SyncReport, real: float,
                        scale: float) -> None:
@@ -369,12 +375,7 @@ class _Demo:
             self.say(str(checked))
             if not checked.ok:
                 return 1
-            company_report = self.sync(client, "companies", companies, company_mapping())
-            self.say(company_report.summary())
-            self.say()
-            customer_report = self.sync(client, "customers", customers, customer_mapping())
-            self.say(customer_report.summary())
-            self.say()
+            company_report, customer_report = self._sync_sample(client, companies, customers)
         self.problems += self.unexpected_failures(company_report, {})
         self.problems += self.unexpected_failures(customer_report, bad)
         self._export(customer_report)

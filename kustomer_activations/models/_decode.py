@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
+from ._time import parse_iso_or_none
 from .contact import Email, Phone
 
 __all__ = [
+    "RecordFields",
     "as_mapping",
+    "decode_record",
     "emails_of",
     "int_or_none",
     "phones_of",
@@ -83,3 +87,44 @@ def strings_of(value: Any, key: str | None = None) -> tuple[str, ...]:
         elif isinstance(item, (int, float)) and not isinstance(item, bool):
             out.append(str(item))
     return tuple(out)
+
+
+class RecordFields(TypedDict):
+    """The keyword arguments every record class (customer, company) takes alike."""
+
+    id: str
+    name: str | None
+    external_id: str | None
+    emails: tuple[Email, ...]
+    phones: tuple[Phone, ...]
+    tags: tuple[str, ...]
+    custom: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+    rev: int | None
+    attributes: dict[str, Any]
+    relationships: dict[str, Any]
+
+
+def decode_record(resource: Mapping[str, Any]) -> tuple[Mapping[str, Any], RecordFields]:
+    """Unwrap ``resource`` and decode the fields customers and companies share.
+
+    Returns the raw attributes (for the caller's own fields) and the shared
+    fields as keyword arguments for the record class.
+    """
+    res = resource_of(resource)
+    a = as_mapping(res.get("attributes"))
+    return a, RecordFields(
+        id=str(res.get("id") or ""),
+        name=str_or_none(a.get("name")),
+        external_id=str_or_none(a.get("externalId")),
+        emails=emails_of(a.get("emails")),
+        phones=phones_of(a.get("phones")),
+        tags=strings_of(a.get("tags")),
+        custom=dict(as_mapping(a.get("custom"))),
+        created_at=parse_iso_or_none(a.get("createdAt")),
+        updated_at=parse_iso_or_none(a.get("updatedAt")),
+        rev=int_or_none(a.get("rev")),
+        attributes=dict(a),
+        relationships=dict(as_mapping(res.get("relationships"))),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timezone
 
-__all__ = ["format_utc", "parse_iso", "parse_iso_or_none"]
+__all__ = ["format_utc", "format_utc_or_none", "parse_iso", "parse_iso_or_none"]
 
 # fromisoformat before 3.11 refuses "Z" and fractions that are not 3 or 6 digits;
 # this normalises both so one code path works on every supported Python.
@@ -66,3 +66,18 @@ def format_utc(value: datetime | date) -> str:
     # it prints 0 or 6 fraction digits, cut here to Kustomer's 3.
     text = value.isoformat()
     return text + ".000Z" if value.microsecond == 0 else text[:23] + "Z"
+
+
+def format_utc_or_none(value: object) -> str | None:
+    """:func:`format_utc` of a datetime, a date or an ISO-8601 string; ``None`` otherwise.
+
+    ``None`` (rather than an exception) lets each caller word its own error.
+    """
+    if isinstance(value, (datetime, date)):
+        return format_utc(value)
+    if isinstance(value, str):
+        try:
+            return format_utc(parse_iso(value))
+        except ValueError:
+            return None
+    return None

@@ -8,16 +8,7 @@ from typing import Any
 
 import attrs
 
-from ._decode import (
-    as_mapping,
-    emails_of,
-    int_or_none,
-    phones_of,
-    resource_of,
-    str_or_none,
-    strings_of,
-)
-from ._time import parse_iso_or_none
+from ._decode import decode_record, int_or_none, strings_of
 from .contact import Email, Phone
 
 __all__ = ["Company"]
@@ -53,21 +44,9 @@ class Company:
         Missing, null and unknown fields are tolerated; unknown ones stay in
         :attr:`attributes`.
         """
-        res = resource_of(resource)
-        a = as_mapping(res.get("attributes"))
+        a, common = decode_record(resource)
         return cls(
-            id=str(res.get("id") or ""),
-            name=str_or_none(a.get("name")),
-            external_id=str_or_none(a.get("externalId")),
+            **common,
             domains=strings_of(a.get("domains"), "domain"),
-            emails=emails_of(a.get("emails")),
-            phones=phones_of(a.get("phones")),
-            tags=strings_of(a.get("tags")),
-            custom=dict(as_mapping(a.get("custom"))),
             employee_count=int_or_none(a.get("employeeCount")),
-            created_at=parse_iso_or_none(a.get("createdAt")),
-            updated_at=parse_iso_or_none(a.get("updatedAt")),
-            rev=int_or_none(a.get("rev")),
-            attributes=dict(a),
-            relationships=dict(as_mapping(res.get("relationships"))),
         )

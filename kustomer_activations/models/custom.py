@@ -30,14 +30,13 @@ import enum
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import CustomFieldError, UnknownFieldError
-from ._time import format_utc, parse_iso
+from ._time import format_utc_or_none, parse_iso
 
 __all__ = [
     "CUSTOM_STR_MAX",
@@ -143,13 +142,11 @@ def _num(name: str, value: Any, parse_strings: bool) -> Any:
 
 
 def _at(name: str, value: Any, parse_strings: bool) -> Any:
-    if isinstance(value, (datetime, date)):
-        return format_utc(value)
+    text = format_utc_or_none(value)
+    if text is not None:
+        return text
     if isinstance(value, str):
-        try:
-            return format_utc(parse_iso(value))
-        except ValueError:
-            raise _fail(name, value, "an At attribute takes an ISO-8601 date-time") from None
+        raise _fail(name, value, "an At attribute takes an ISO-8601 date-time")
     raise _fail(name, value, "an At attribute takes a datetime, a date or an ISO-8601 string")
 
 

@@ -8,16 +8,7 @@ from typing import Any
 
 import attrs
 
-from ._decode import (
-    as_mapping,
-    emails_of,
-    int_or_none,
-    phones_of,
-    resource_of,
-    str_or_none,
-    strings_of,
-)
-from ._time import parse_iso_or_none
+from ._decode import as_mapping, decode_record, str_or_none
 from .contact import Email, Phone
 
 __all__ = ["Customer", "company_id_of"]
@@ -72,26 +63,13 @@ class Customer:
         A ``{"data": {...}}`` envelope is unwrapped. Missing, null and unknown
         fields are tolerated; unknown ones stay in :attr:`attributes`.
         """
-        res = resource_of(resource)
-        a = as_mapping(res.get("attributes"))
-        rel = as_mapping(res.get("relationships"))
+        a, common = decode_record(resource)
         return cls(
-            id=str(res.get("id") or ""),
-            name=str_or_none(a.get("name")),
-            external_id=str_or_none(a.get("externalId")),
+            **common,
             username=str_or_none(a.get("username")),
-            emails=emails_of(a.get("emails")),
-            phones=phones_of(a.get("phones")),
-            company_id=company_id_of(a, rel),
-            tags=strings_of(a.get("tags")),
-            custom=dict(as_mapping(a.get("custom"))),
+            company_id=company_id_of(a, common["relationships"]),
             locale=str_or_none(a.get("locale")),
             time_zone=str_or_none(a.get("timeZone")),
-            created_at=parse_iso_or_none(a.get("createdAt")),
-            updated_at=parse_iso_or_none(a.get("updatedAt")),
-            rev=int_or_none(a.get("rev")),
-            attributes=dict(a),
-            relationships=dict(rel),
         )
 
     @property

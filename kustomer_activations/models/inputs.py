@@ -51,9 +51,13 @@ Opt = Union[_T, None, Unset]  # noqa: UP007 (a generic alias needs Union on 3.10
 _DateLike = Union[datetime, date, str]  # noqa: UP007
 
 
-def _put(out: dict[str, Any], key: str, value: Any) -> None:
-    if value is not UNSET:
-        out[key] = value
+def _payload(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> dict[str, Any]:
+    # UNSET means "leave alone", so it must not reach the body at all; an empty
+    # ``custom`` is left out for the same reason.
+    out = {key: value for key, value in fields.items() if value is not UNSET}
+    if custom:
+        out["custom"] = dict(custom)
+    return out
 
 
 def _listed(value: Any) -> Any:
@@ -64,6 +68,12 @@ def _contacts(value: Any) -> Any:
     if value is UNSET or value is None:
         return value
     return [v.to_api() if isinstance(v, (Email, Phone)) else v for v in value]
+
+
+def _domains(value: Any) -> Any:
+    if value is UNSET or value is None:
+        return value
+    return [{"domain": d} for d in value]
 
 
 @attrs.frozen(kw_only=True)
@@ -92,24 +102,25 @@ class CustomerInput:
 
     def to_payload(self) -> dict[str, Any]:
         """The write body in Kustomer field names (only the fields that are set)."""
-        out: dict[str, Any] = {}
-        _put(out, "name", self.name)
-        _put(out, "externalId", self.external_id)
-        _put(out, "username", self.username)
-        _put(out, "company", self.company)
-        _put(out, "emails", _contacts(self.emails))
-        _put(out, "phones", _contacts(self.phones))
-        _put(out, "tags", _listed(self.tags))
-        _put(out, "locale", self.locale)
-        _put(out, "timeZone", self.time_zone)
-        _put(out, "gender", self.gender)
-        _put(out, "birthdayAt", self.birthday_at)
-        _put(out, "signedUpAt", self.signed_up_at)
-        _put(out, "avatarUrl", self.avatar_url)
-        _put(out, "defaultLang", self.default_lang)
-        if self.custom:
-            out["custom"] = dict(self.custom)
-        return out
+        return _payload(
+            {
+                "name": self.name,
+                "externalId": self.external_id,
+                "username": self.username,
+                "company": self.company,
+                "emails": _contacts(self.emails),
+                "phones": _contacts(self.phones),
+                "tags": _listed(self.tags),
+                "locale": self.locale,
+                "timeZone": self.time_zone,
+                "gender": self.gender,
+                "birthdayAt": self.birthday_at,
+                "signedUpAt": self.signed_up_at,
+                "avatarUrl": self.avatar_url,
+                "defaultLang": self.default_lang,
+            },
+            self.custom,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -132,19 +143,17 @@ class CompanyInput:
 
     def to_payload(self) -> dict[str, Any]:
         """The write body in Kustomer field names (only the fields that are set)."""
-        out: dict[str, Any] = {}
-        _put(out, "name", self.name)
-        _put(out, "externalId", self.external_id)
-        if self.domains is not UNSET:
-            out["domains"] = (
-                None if self.domains is None else [{"domain": d} for d in self.domains]
-            )
-        _put(out, "emails", _contacts(self.emails))
-        _put(out, "phones", _contacts(self.phones))
-        _put(out, "tags", _listed(self.tags))
-        _put(out, "employeeCount", self.employee_count)
-        _put(out, "avatarUrl", self.avatar_url)
-        _put(out, "defaultLang", self.default_lang)
-        if self.custom:
-            out["custom"] = dict(self.custom)
-        return out
+        return _payload(
+            {
+                "name": self.name,
+                "externalId": self.external_id,
+                "domains": _domains(self.domains),
+                "emails": _contacts(self.emails),
+                "phones": _contacts(self.phones),
+                "tags": _listed(self.tags),
+                "employeeCount": self.employee_count,
+                "avatarUrl": self.avatar_url,
+                "defaultLang": self.default_lang,
+            },
+            self.custom,
+        )

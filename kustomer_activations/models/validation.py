@@ -28,12 +28,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from ..errors import InvalidRecordError, UnknownFieldError
-from ._time import format_utc, parse_iso
+from ._time import format_utc_or_none
 from .contact import Email, Phone
 from .custom import coerce_custom
 from .metadata import closest
@@ -90,14 +89,10 @@ def _datetime(nullable: bool = True) -> _Checker:
             if nullable:
                 return None
             raise _bad(path, value, "may not be null")
-        if isinstance(value, (datetime, date)):
-            return format_utc(value)
-        if isinstance(value, str):
-            try:
-                return format_utc(parse_iso(value))
-            except ValueError:
-                pass
-        raise _bad(path, value, "must be an ISO-8601 date-time (or a datetime/date)")
+        text = format_utc_or_none(value)
+        if text is None:
+            raise _bad(path, value, "must be an ISO-8601 date-time (or a datetime/date)")
+        return text
 
     return check
 
@@ -167,50 +162,23 @@ def _check_item_keys(path: str, item: Mapping[str, Any], allowed: frozenset[str]
             )
 
 
-_EMAIL_TYPES = ("home", "work", "other")
-_EMAIL_KEYS = frozenset({"type", "email", "verified"})
+def _contacts(
+    key: str,
+    model: type[Email] | type[Phone],
+    is_valid: Callable[[Any], TypeGuard[str]],
+    invalid: str,
+    dedupe_key: Callable[[str], str],
+    types: tuple[str, ...],
+    bad_verified: str,
+) -> _Checker:
+    """A checker for a list of contact items (``emails``, ``phones``, ``whatsapps``).
 
-
-def _emails(path: str, value: Any) -> Any:
-    items = _list(path, value, 10)
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        where = f"{path}[{i}]"
-        if isinstance(item, str):
-            item = {"email": item}
-        elif isinstance(item, Email):
-            item = item.to_api()
-        elif not isinstance(item, Mapping):
-            raise _bad(where, item, "must be an object with 'email'")
-        else:
-            _check_item_keys(where, item, _EMAIL_KEYS)
-        email = item.get("email")
-        if not isinstance(email, str) or "@" not in email:
-            raise _bad(f"{where}.email", email, "must be an email address")
-        kind = item.get("type") or "home"
-        if kind not in _EMAIL_TYPES:
-            raise _bad(f"{where}.type", kind, f"must be one of {', '.join(_EMAIL_TYPES)}")
-        low = email.lower()
-        if low in seen:
-            continue
-        seen.add(low)
-        entry: dict[str, Any] = {"type": kind, "email": email}
-        verified = item.get("verified")
-        if verified is not None:
-            if not isinstance(verified, bool):
-                raise _bad(f"{where}.verified", verified, "must be true or false")
-            entry["verified"] = verified
-        out.append(entry)
-    return out
-
-
-_PHONE_TYPES = ("mobile", "home", "work", "fax", "other")
-_PHONE_KEYS = frozenset({"type", "phone", "verified"})
-
-
-def _phones(types: tuple[str, ...]) -> _Checker:
-    allowed = frozenset(types)
+    An item is a bare string, a ``model`` object or a mapping of ``type``,
+    ``key`` and ``verified``; ``is_valid`` checks the ``key`` value, ``type``
+    defaults to ``types[0]``, and items whose ``dedupe_key`` was already seen
+    are dropped.
+    """
+    allowed_keys = frozenset({"type", key, "verified"})
 
     def check(path: str, value: Any) -> Any:
         items = _list(path, value, 10)
@@ -219,29 +187,62 @@ def _phones(types: tuple[str, ...]) -> _Checker:
         for i, item in enumerate(items):
             where = f"{path}[{i}]"
             if isinstance(item, str):
-                item = {"phone": item}
-            elif isinstance(item, Phone):
+                item = {key: item}
+            elif isinstance(item, model):
                 item = item.to_api()
             elif not isinstance(item, Mapping):
-                raise _bad(where, item, "must be an object with 'phone'")
+                raise _bad(where, item, f"must be an object with {key!r}")
             else:
-                _check_item_keys(where, item, _PHONE_KEYS)
-            phone = item.get("phone")
-            if not isinstance(phone, str) or not phone.strip():
-                raise _bad(f"{where}.phone", phone, "must be a phone number string")
+                _check_item_keys(where, item, allowed_keys)
+            text = item.get(key)
+            if not is_valid(text):
+                raise _bad(f"{where}.{key}", text, invalid)
             kind = item.get("type") or types[0]
-            if kind not in allowed:
+            # A tuple, not a set: an unhashable ``type`` must fail as a bad value.
+            if kind not in types:
                 raise _bad(f"{where}.type", kind, f"must be one of {', '.join(types)}")
-            if phone in seen:
+            seen_as = dedupe_key(text)
+            if seen_as in seen:
                 continue
-            seen.add(phone)
-            entry: dict[str, Any] = {"type": kind, "phone": phone}
-            if item.get("verified") is not None:
-                entry["verified"] = _nullable_bool(f"{where}.verified", item["verified"])
+            seen.add(seen_as)
+            entry: dict[str, Any] = {"type": kind, key: text}
+            verified = item.get("verified")
+            if verified is not None:
+                if not isinstance(verified, bool):
+                    raise _bad(f"{where}.verified", verified, bad_verified)
+                entry["verified"] = verified
             out.append(entry)
         return out
 
     return check
+
+
+def _is_email(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and "@" in value
+
+
+def _is_phone(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _as_written(text: str) -> str:
+    return text
+
+
+# Emails are unique case-insensitively; phones exactly as written.
+_emails = _contacts(
+    "email", Email, _is_email, "must be an email address", str.lower,
+    ("home", "work", "other"), "must be true or false",
+)
+
+_PHONE_TYPES = ("mobile", "home", "work", "fax", "other")
+
+
+def _phones(types: tuple[str, ...]) -> _Checker:
+    return _contacts(
+        "phone", Phone, _is_phone, "must be a phone number string", _as_written,
+        types, "must be true, false or null",
+    )
 
 
 # From the schema: a tag is 1-64 of letters, digits, Latin-1 letters, _/<>-. and
