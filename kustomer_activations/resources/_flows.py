@@ -15,6 +15,7 @@ from .._core.request import Core, RequestSpec, path_segment, request_flow
 from ..errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     AuthenticationError,
     InvalidRecordError,
     MissingKeyError,
@@ -25,7 +26,14 @@ from ..errors import (
 )
 from ..mapping import FieldMapping, MappedRecord
 from ..merge import plan_create, plan_update
-from ..models import CompanyInput, CustomerInput, CustomSchema, SyncKey
+from ..models import (
+    CompanyInput,
+    CustomerInput,
+    CustomSchema,
+    SyncKey,
+    validate_company_payload,
+    validate_customer_payload,
+)
 from ..models.custom import coerce_custom
 from ..results import Outcome, UpsertResult
 from ._kinds import COMPANY, ObjectKind
@@ -78,8 +86,6 @@ def check_mode(mode: str) -> Mode:
 
 def _data_object(data: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        from ..errors import APIResponseValidationError
-
         raise APIResponseValidationError(
             "expected a 'data' object", method="GET", path=where, status=200, body=data
         )
@@ -155,8 +161,6 @@ def find_flow(core: Core, kind: ObjectKind, key: SyncKey, value: Any) -> Flow[li
 
 
 def _validated(kind: ObjectKind, data: Any, *, for_create: bool) -> dict[str, Any]:
-    from ..models import validate_company_payload, validate_customer_payload
-
     if isinstance(data, (CustomerInput, CompanyInput)):
         data = data.to_payload()
     if not isinstance(data, Mapping):
@@ -213,6 +217,14 @@ def prepare_record(
     if not isinstance(record, Mapping):
         raise InvalidRecordError(f"expected a mapping (a row), got {type(record).__name__}")
     return (mapping or caches.identity_mapping(kind.name)).apply(record)
+
+
+def key_of(key: SyncKey, mapped: MappedRecord) -> tuple[Any, str]:
+    """The record's raw key value and its normalised form; a blank key is missing."""
+    raw = key.value_in(mapped.payload)
+    if raw is None or not str(raw).strip():
+        raise MissingKeyError(f"the sync key {key.label} has no value", field=key.label)
+    return raw, key.normalise(raw)
 
 
 def schema_flow(core: Core, caches: Caches, object_type: str) -> Flow[CustomSchema]:
@@ -300,12 +312,7 @@ def upsert_flow(
     key_value: str | None = None
     try:
         mapped = prepare_record(caches, kind, record, mapping)
-        raw_value = key.value_in(mapped.payload)
-        if raw_value is None or not str(raw_value).strip():
-            raise MissingKeyError(
-                f"the sync key {key.label} has no value", field=key.label, value=None
-            )
-        key_value = key.normalise(raw_value)
+        raw_value, key_value = key_of(key, mapped)
         if validate_fields:
             yield from check_fields_flow(core, caches, kind, mapped)
         company_id = None

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .._core.request import path_segment
 from ..models import Company, Customer
 
 __all__ = ["COMPANY", "CUSTOMER", "ObjectKind", "ObjectType"]
@@ -24,8 +25,6 @@ class ObjectKind:
 
     def item_path(self, object_id: str) -> str:
         """The path of one object by Kustomer id."""
-        from .._core.request import path_segment
-
         return f"{self.collection}/{path_segment(object_id)}"
 
     def from_api(self, resource: Mapping[str, Any]) -> Customer | Company:

@@ -293,12 +293,6 @@ def _decide(
 # -- 4. writes ----------------------------------------------------------------------
 
 def _write(ctx: ChunkContext, writes: list[_Write], op: Op) -> Flow[None]:
-    if not writes:
-        return
-    if len(writes) <= ctx.single_threshold:
-        for write in writes:
-            yield from _single(ctx, write, op)
-        return
     jobs: list[tuple[str, list[_Write], float]] = []
     for start in range(0, len(writes), ctx.bulk_size):
         jobs.extend((yield from _submit(ctx, writes[start:start + ctx.bulk_size], op)))

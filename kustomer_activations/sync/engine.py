@@ -25,9 +25,8 @@ import anyio
 import anyio.abc
 import attrs
 
-from .._core.effects import FlowCancelled
 from .._runners import run_async, run_sync
-from ..errors import InvalidRecordError, KustomerError, MissingKeyError, reason_of
+from ..errors import InvalidRecordError, KustomerError, reason_of
 from ..mapping import FieldMapping
 from ..models import CustomSchema, SyncKey
 from ..resources import _flows
@@ -42,7 +41,7 @@ from .sources import aiter_rows, count_hint, iter_rows
 if TYPE_CHECKING:
     from ..client import AsyncKustomerClient, KustomerClient
 
-__all__ = ["SyncAbortedError", "SyncOptions", "astream", "stream"]
+__all__ = ["SyncAbortedError", "SyncOptions", "arun_many", "astream", "run_many", "stream"]
 
 
 class SyncAbortedError(KustomerError):
@@ -95,10 +94,7 @@ class _Preparer:
         key_value: str | None = None
         try:
             mapped = _flows.prepare_record(ctx.caches, ctx.kind, source, self._options.mapping)
-            raw = key.value_in(mapped.payload)
-            if raw is None or not str(raw).strip():
-                raise MissingKeyError(f"the sync key {key.label} has no value", field=key.label)
-            key_value = key.normalise(raw)
+            raw, key_value = _flows.key_of(key, mapped)
             custom = mapped.payload.get("custom")
             if self._schema is not None and custom:
                 self._schema.check(custom.keys())
@@ -146,13 +142,17 @@ def _chunks(
         yield batch
 
 
-def _cancelled(ctx: ChunkContext, rows: list[Row]) -> list[UpsertResult]:
+def _not_sent(ctx: ChunkContext, rows: list[Row], reason: str) -> list[UpsertResult]:
+    """FAILED results for rows that were read but never sent."""
     return [
         UpsertResult(outcome=Outcome.FAILED, object_type=ctx.kind.name, key=ctx.key.label,
-                     key_value=r.key_value, row=r.index, source=r.source,
-                     reason="cancelled before sending: not written")
+                     key_value=r.key_value, row=r.index, source=r.source, reason=reason)
         for r in rows
     ]
+
+
+def _cancelled(ctx: ChunkContext, rows: list[Row]) -> list[UpsertResult]:
+    return _not_sent(ctx, rows, "cancelled before sending: not written")
 
 
 class _Run:
@@ -175,10 +175,6 @@ class _Run:
         self.total = options.total if options.total is not None else total
         self._started = core.clock.now()
         self._sent_before = core.pacer.sent
-        self._lock = threading.Lock()
-
-    def schema_needed(self) -> bool:
-        return self.options.validate_fields
 
     def add(self, results: list[UpsertResult]) -> None:
         for result in results:
@@ -212,7 +208,7 @@ def stream(
     if report_sink is not None:
         report_sink(run.report)
     schema = None
-    if run.schema_needed():
+    if options.validate_fields:
         schema = client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
     cancel = threading.Event()
@@ -276,13 +272,7 @@ def stream(
 
 
 def _fail_fatal(ctx: ChunkContext, rows: list[Row]) -> list[UpsertResult]:
-    fatal = ctx.fatal
-    return [
-        UpsertResult(outcome=Outcome.FAILED, object_type=ctx.kind.name, key=ctx.key.label,
-                     key_value=r.key_value, row=r.index, source=r.source,
-                     reason=f"not sent: the sync stopped on {fatal}")
-        for r in rows
-    ]
+    return _not_sent(ctx, rows, f"not sent: the sync stopped on {ctx.fatal}")
 
 
 def run_many(
@@ -311,7 +301,7 @@ async def astream(
     if report_sink is not None:
         report_sink(run.report)
     schema = None
-    if run.schema_needed():
+    if options.validate_fields:
         schema = await client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
     send, receive = anyio.create_memory_object_stream[list[UpsertResult]](options.concurrency)
@@ -401,5 +391,3 @@ async def arun_many(
         raise
     return holder[0]
 
-
-__all__ += ["FlowCancelled", "arun_many", "run_many"]
