@@ -37,6 +37,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    UnknownCompanyLinkError,
     UnknownFieldError,
     UnprocessableEntityError,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "SyncKey",
     "SyncReport",
     "SystemClock",
+    "UnknownCompanyLinkError",
     "UnknownFieldError",
     "UnprocessableEntityError",
     "UpsertResult",

@@ -40,6 +40,23 @@ Rules, and the decisions behind them:
   a company update; ``deleted`` never in a create. Nulls are not sent in a
   create (there is nothing to clear).
 
+Where Kustomer's public material is unclear (KUSTOMER_API.md, "Where the
+public material disagrees"), :func:`plan_update` stays correct under every
+reading:
+
+* ``custom_mode="merged"`` (the default) sends the whole ``custom`` object
+  (the current values plus the changes) whenever one attribute changes, so
+  an update is right whether Kustomer merges ``custom`` key by key or
+  replaces it; ``"changed"`` sends only the changed keys.
+* ``full_document=True`` (companies: whether a company ``PUT`` is partial is
+  not published) resends every writable attribute the company holds, with
+  the changes applied, so a replacing ``PUT`` loses nothing.
+* ``with_rev=True`` adds the ``rev`` the plan was made against, so Kustomer
+  can refuse a write planned from stale data (409) instead of applying it.
+* A customer whose answers never showed its company link
+  (:attr:`Customer.company_known` false) cannot be updated safely unless
+  the record sets the link itself: :class:`UnknownCompanyLinkError`.
+
 Both plans carry ``fields``: the paths written (``"name"``, ``"emails"``,
 ``"custom.tierStr"``, ``"company"`` only when the link changes), for
 ``UpsertResult.fields_written``.
@@ -49,11 +66,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
-from .errors import InvalidRecordError
+from .errors import InvalidRecordError, UnknownCompanyLinkError
 from .mapping import MappedRecord
 from .models._time import parse_iso_or_none
 from .models.company import Company
@@ -62,7 +79,13 @@ from .models.customer import Customer
 from .models.sync_key import SyncKey
 from .models.validation import COMPANY_NAME_MAX, COMPANY_NAME_MIN, DATETIME_FIELDS, ObjectType
 
-__all__ = ["CreatePlan", "UpdatePlan", "plan_create", "plan_update"]
+__all__ = ["COMPANY_WRITABLE", "CreatePlan", "CustomMode", "UpdatePlan", "plan_create", "plan_update"]
+
+CustomMode = Literal["merged", "changed"]
+#: What a company update may carry: the published ``PUT /v1/companies/bulk`` item schema
+#: (the single ``PUT`` also takes ``whatsapps`` and ``rev``), less ``deleted``.
+COMPANY_WRITABLE = ("name", "externalId", "domains", "emails", "phones", "socials", "urls",
+                    "locations", "employeeCount", "tags", "custom", "avatarUrl", "defaultLang")
 
 
 @attrs.frozen
@@ -243,14 +266,20 @@ def plan_update(
     key: SyncKey,
     *,
     company_id: str | None = None,
+    custom_mode: CustomMode = "merged",
+    full_document: bool = False,
+    with_rev: bool = False,
 ) -> UpdatePlan | None:
-    """The minimal update body for ``existing``, or ``None`` when it already matches.
+    """The update body for ``existing``, or ``None`` when it already matches.
 
     ``company_id`` is the engine's resolution of ``companyExternalId``
-    (customers only); see the module notes for the company rule.
+    (customers only); see the module notes for the company rule and for
+    ``custom_mode``, ``full_document`` and ``with_rev``.
 
     Raises:
         InvalidRecordError: a list merge would exceed Kustomer's item limit.
+        UnknownCompanyLinkError: the customer's link is unknown and the update
+            would have to omit it.
     """
     is_customer = isinstance(existing, Customer)
     current_attrs = existing.attributes
@@ -286,7 +315,43 @@ def plan_update(
         _plan_company(existing, mapped, company_id, body, fields)
     if not fields:
         return None
+    if custom_mode == "merged" and "custom" in body:
+        body["custom"] = {**_current_custom(existing), **body["custom"]}
+    if full_document and isinstance(existing, Company):
+        body = {**_company_document(existing), **body}
+    if with_rev and existing.rev is not None:
+        body["rev"] = existing.rev
     return UpdatePlan(body, tuple(fields))
+
+
+def _current_custom(existing: Customer | Company) -> dict[str, Any]:
+    return {k: v for k, v in existing.custom.items() if v is not None}
+
+
+def _company_document(existing: Company) -> dict[str, Any]:
+    """Every writable attribute the company holds, in write form."""
+    attributes = existing.attributes
+    doc: dict[str, Any] = {}
+    for name in COMPANY_WRITABLE:
+        if name not in attributes or attributes[name] is None:
+            continue
+        if name == "emails":
+            doc[name] = [e.to_api() for e in existing.emails]
+        elif name == "phones":
+            doc[name] = [p.to_api() for p in existing.phones]
+        elif name == "domains":
+            doc[name] = [{"domain": d} for d in existing.domains]
+        elif name == "tags":
+            doc[name] = list(existing.tags)
+        elif name == "custom":
+            current = _current_custom(existing)
+            if current:
+                doc[name] = current
+        elif isinstance(attributes[name], list):
+            doc[name] = _existing_items(attributes[name])
+        else:
+            doc[name] = attributes[name]
+    return doc
 
 
 def _list_value(existing: Customer | Company, name: str) -> Any:
@@ -318,12 +383,22 @@ def _plan_company(
     fields: list[str],
 ) -> None:
     have = existing.company_id
+    sets_link = company_id is not None or "company" in mapped.payload
     if company_id is not None:
         target: str | None = company_id
     elif "company" in mapped.payload:
         target = mapped.payload["company"]
     else:
         target = have
+    if not existing.company_known:
+        # The answer did not show the link: compare nothing, resend what the record sets.
+        if not sets_link or "company" in mapped.set_if_empty:
+            if fields:
+                raise UnknownCompanyLinkError(existing.id)
+            return
+        body["company"] = target
+        fields.append("company")
+        return
     if "company" in mapped.set_if_empty and have is not None:
         target = have
     if target != have:

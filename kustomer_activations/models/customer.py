@@ -11,30 +11,57 @@ import attrs
 from ._decode import as_mapping, decode_record, str_or_none
 from .contact import Email, Phone
 
-__all__ = ["Customer", "company_id_of"]
+__all__ = ["Customer", "company_id_of", "company_link_of"]
+
+
+def company_link_of(
+    attributes: Mapping[str, Any], relationships: Mapping[str, Any]
+) -> tuple[str | None, bool]:
+    """The linked company's id, and whether the answer showed the link at all.
+
+    No public Kustomer response shows where a customer's company link lives
+    (KUSTOMER_API.md, "Company link in responses"), so both places are read:
+    ``relationships.company.data`` (``null`` data: no company) and an
+    attribute ``company`` (``null``: no company); the relationship wins when
+    both exist. When neither is present the link is *unknown*, not "none":
+    an update that omits ``company`` unlinks the customer, so an unknown link
+    must never be treated as an empty one.
+    """
+    if "company" in relationships:
+        rel = relationships.get("company")
+        if rel is None:
+            return None, True
+        if isinstance(rel, Mapping) and "data" in rel:
+            data = rel.get("data")
+            if data is None:
+                return None, True
+            rel_id = as_mapping(data).get("id")
+            if isinstance(rel_id, str) and rel_id:
+                return rel_id, True
+    if "company" in attributes:
+        flat = attributes.get("company")
+        if flat is None or flat == "":
+            return None, True
+        if isinstance(flat, str):
+            return flat, True
+        flat_id = as_mapping(flat).get("id")
+        if isinstance(flat_id, str) and flat_id:
+            return flat_id, True
+    return None, False
 
 
 def company_id_of(attributes: Mapping[str, Any], relationships: Mapping[str, Any]) -> str | None:
-    """The linked company's id: ``relationships.company.data.id`` or attribute ``company``.
-
-    Both shapes are read because the reference shows the relationship while
-    write bodies use the flat attribute; the relationship wins when both exist.
-    """
-    data = as_mapping(as_mapping(relationships.get("company")).get("data"))
-    rel_id = data.get("id")
-    if isinstance(rel_id, str) and rel_id:
-        return rel_id
-    flat = attributes.get("company")
-    if isinstance(flat, str) and flat:
-        return flat
-    return None
+    """The linked company's id (``None`` when unlinked or unknown); see :func:`company_link_of`."""
+    return company_link_of(attributes, relationships)[0]
 
 
 @attrs.frozen(kw_only=True)
 class Customer:
     """A Kustomer customer as read from the API.
 
-    The typed fields are the ones this SDK reasons about; :attr:`attributes`
+    :attr:`company_known` is ``False`` when Kustomer's answer did not show
+    the company link at all (then :attr:`company_id` is ``None`` but the
+    customer may still be linked). The typed fields are the ones this SDK reasons about; :attr:`attributes`
     keeps every attribute Kustomer sent (including ones this SDK does not
     know), and :attr:`relationships` the raw relationships.
     """
@@ -46,6 +73,7 @@ class Customer:
     emails: tuple[Email, ...] = ()
     phones: tuple[Phone, ...] = ()
     company_id: str | None = None
+    company_known: bool = True
     tags: tuple[str, ...] = ()
     custom: Mapping[str, Any] = attrs.field(factory=dict)
     locale: str | None = None
@@ -64,10 +92,12 @@ class Customer:
         fields are tolerated; unknown ones stay in :attr:`attributes`.
         """
         a, common = decode_record(resource)
+        company_id, company_known = company_link_of(a, common["relationships"])
         return cls(
             **common,
             username=str_or_none(a.get("username")),
-            company_id=company_id_of(a, common["relationships"]),
+            company_id=company_id,
+            company_known=company_known,
             locale=str_or_none(a.get("locale")),
             time_zone=str_or_none(a.get("timeZone")),
         )

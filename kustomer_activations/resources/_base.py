@@ -11,10 +11,12 @@ from ..mapping import FieldMapping
 from ..models import Company, Customer, SyncKey
 from ..results import UpsertResult
 from ..sync import engine
+from ..sync.chunk import DEFAULT_MAX_BODY_BYTES
 from ..sync.progress import ProgressCallback
 from ..sync.report import SyncReport
 from . import _flows
 from ._kinds import ObjectKind
+from ._readback import WritePolicy
 
 if TYPE_CHECKING:
     from ..client import AsyncKustomerClient, KustomerClient
@@ -53,13 +55,25 @@ def sync_options(
     on_progress: ProgressCallback | None,
     total: int | None,
     report: SyncReport | None = None,
+    fresh_reads: bool = False,
+    custom_updates: str = "merged",
+    company_updates: str = "full",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> engine.SyncOptions:
     """Validate ``upsert_many`` options before any row is read."""
     return engine.SyncOptions(
         key=SyncKey.parse(key), mapping=mapping, mode=_flows.check_mode(mode), dry_run=dry_run,
         validate_fields=validate_fields, concurrency=concurrency, chunk_size=chunk_size,
         on_progress=on_progress, total=total, report=report,
+        policy=write_policy(fresh_reads, custom_updates, company_updates),
+        max_body_bytes=max_body_bytes,
     )
+
+
+def write_policy(fresh_reads: bool, custom_updates: str, company_updates: str) -> WritePolicy:
+    """The :class:`WritePolicy` for these options (a ``ValueError`` names a bad one)."""
+    return WritePolicy(fresh_reads=fresh_reads, custom_updates=custom_updates,  # type: ignore[arg-type]
+                       company_updates=company_updates)  # type: ignore[arg-type]
 
 
 
@@ -110,6 +124,9 @@ class SyncResource(Generic[Obj]):
         mode: _flows.Mode = "upsert",
         mapping: FieldMapping | None = None,
         validate_fields: bool = False,
+        fresh_reads: bool = False,
+        custom_updates: str = "merged",
+        company_updates: str = "full",
     ) -> UpsertResult:
         """Update-or-create one record keyed on ``key``.
 
@@ -124,6 +141,7 @@ class SyncResource(Generic[Obj]):
             self._client._core, self._client._caches, self._kind, record,
             key=SyncKey.parse(key), mode=_flows.check_mode(mode), mapping=mapping,
             validate_fields=validate_fields,
+            policy=write_policy(fresh_reads, custom_updates, company_updates),
         )
         return self._client._run(flow)
 
@@ -141,6 +159,10 @@ class SyncResource(Generic[Obj]):
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         report: SyncReport | None = None,
+        fresh_reads: bool = False,
+        custom_updates: str = "merged",
+        company_updates: str = "full",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
@@ -151,7 +173,8 @@ class SyncResource(Generic[Obj]):
         options = sync_options(
             key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
-            report=report,
+            report=report, fresh_reads=fresh_reads, custom_updates=custom_updates,
+            company_updates=company_updates, max_body_bytes=max_body_bytes,
         )
         return engine.run_many(self._client, self._kind, rows, options)
 
@@ -169,6 +192,10 @@ class SyncResource(Generic[Obj]):
         chunk_size: int = 500,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
+        fresh_reads: bool = False,
+        custom_updates: str = "merged",
+        company_updates: str = "full",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> Iterator[Iterator[UpsertResult]]:
         """Like :meth:`upsert_many`, yielding each row's result as it finishes.
 
@@ -182,6 +209,8 @@ class SyncResource(Generic[Obj]):
         options = sync_options(
             key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
+            fresh_reads=fresh_reads, custom_updates=custom_updates,
+            company_updates=company_updates, max_body_bytes=max_body_bytes,
         )
         with engine.stream(self._client, self._kind, rows, options) as results:
             yield results
@@ -233,6 +262,9 @@ class AsyncResource(Generic[Obj]):
         mode: _flows.Mode = "upsert",
         mapping: FieldMapping | None = None,
         validate_fields: bool = False,
+        fresh_reads: bool = False,
+        custom_updates: str = "merged",
+        company_updates: str = "full",
     ) -> UpsertResult:
         """Update-or-create one record keyed on ``key``.
 
@@ -247,6 +279,7 @@ class AsyncResource(Generic[Obj]):
             self._client._core, self._client._caches, self._kind, record,
             key=SyncKey.parse(key), mode=_flows.check_mode(mode), mapping=mapping,
             validate_fields=validate_fields,
+            policy=write_policy(fresh_reads, custom_updates, company_updates),
         )
         return await self._client._run(flow)
 
@@ -264,6 +297,10 @@ class AsyncResource(Generic[Obj]):
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         report: SyncReport | None = None,
+        fresh_reads: bool = False,
+        custom_updates: str = "merged",
+        company_updates: str = "full",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
@@ -274,7 +311,8 @@ class AsyncResource(Generic[Obj]):
         options = sync_options(
             key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
-            report=report,
+            report=report, fresh_reads=fresh_reads, custom_updates=custom_updates,
+            company_updates=company_updates, max_body_bytes=max_body_bytes,
         )
         return await engine.arun_many(self._client, self._kind, rows, options)
 
@@ -292,6 +330,10 @@ class AsyncResource(Generic[Obj]):
         chunk_size: int = 500,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
+        fresh_reads: bool = False,
+        custom_updates: str = "merged",
+        company_updates: str = "full",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> AsyncIterator[AsyncIterator[UpsertResult]]:
         """Like :meth:`upsert_many`, yielding each row's result as it finishes.
 
@@ -304,6 +346,8 @@ class AsyncResource(Generic[Obj]):
         options = sync_options(
             key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
+            fresh_reads=fresh_reads, custom_updates=custom_updates,
+            company_updates=company_updates, max_body_bytes=max_body_bytes,
         )
         async with engine.astream(self._client, self._kind, rows, options) as results:
             yield results

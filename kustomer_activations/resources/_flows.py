@@ -7,6 +7,7 @@ Each function is a generator run by the sync or the async client (see
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
@@ -18,14 +19,16 @@ from ..errors import (
     APIResponseValidationError,
     AuthenticationError,
     InvalidRecordError,
+    KustomerError,
     MissingKeyError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    UnknownCompanyLinkError,
     reason_of,
 )
 from ..mapping import FieldMapping, MappedRecord
-from ..merge import plan_create, plan_update
+from ..merge import plan_create
 from ..models import (
     CompanyInput,
     CustomerInput,
@@ -36,11 +39,15 @@ from ..models import (
 )
 from ..models.custom import coerce_custom
 from ..results import Outcome, UpsertResult
+from . import _readback
 from ._kinds import COMPANY, ObjectKind
+from ._readback import WritePolicy, is_uncertain, key_visible, read_flow, settle_flow
 
 __all__ = [
     "Caches",
+    "Found",
     "Mode",
+    "WritePolicy",
     "create_flow",
     "find_flow",
     "get_flow",
@@ -63,11 +70,39 @@ class Caches:
     idempotent fills (two threads may both fetch; both store the same answer).
     """
 
+    #: How many recently written keys are remembered, and for how long (seconds).
+    RECENT_MAX = 100_000
+    RECENT_SECONDS = 900.0
+
     def __init__(self) -> None:
         self.schemas: dict[str, CustomSchema] = {}
         self.company_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._identity: dict[str, FieldMapping] = {}
+        self._recent: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
+
+    def remember(self, object_type: str, key: SyncKey, key_value: str, object_id: str,
+                 now: float) -> None:
+        """Note that this client just wrote the object holding ``key_value``.
+
+        Search reads an index that lags (KUSTOMER_API.md, "Search index lag"):
+        a key written moments ago can be missing from it. A miss for a
+        remembered key is checked by reading the object by id, not trusted.
+        """
+        entry = (object_type, key.label, key_value)
+        with self._lock:
+            self._recent.pop(entry, None)
+            self._recent[entry] = (object_id, now)
+            while len(self._recent) > self.RECENT_MAX:
+                self._recent.popitem(last=False)
+
+    def recent_id(self, object_type: str, key: SyncKey, key_value: str, now: float) -> str | None:
+        """The id this client wrote for ``key_value`` within :attr:`RECENT_SECONDS`, if any."""
+        with self._lock:
+            hit = self._recent.get((object_type, key.label, key_value))
+        if hit is None or now - hit[1] > self.RECENT_SECONDS:
+            return None
+        return hit[0]
 
     def identity_mapping(self, object_type: str) -> FieldMapping:
         """The pass-through mapping for Kustomer-shaped records."""
@@ -84,10 +119,11 @@ def check_mode(mode: str) -> Mode:
     return cast(Mode, mode)
 
 
-def _data_object(data: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
+def _data_object(data: Any, where: str, status: int = 200, method: str = "GET") -> Mapping[str, Any]:
+    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
         raise APIResponseValidationError(
-            "expected a 'data' object", method="GET", path=where, status=200, body=data
+            "expected a 'data' object with an id", method=method, path=where, status=status,
+            body=data,
         )
     return data
 
@@ -105,7 +141,13 @@ def search_flow(
     core: Core, object_type: str, criteria: Sequence[Mapping[str, Any]], *,
     page_size: int = SEARCH_PAGE_SIZE,
 ) -> Flow[list[Mapping[str, Any]]]:
-    """Every hit of an ``and`` search, page by page (search budget, 100-page cap)."""
+    """Every hit of an ``and`` search, page by page (search budget, 100-page cap).
+
+    Paging follows ``links.next`` (a page can be short before the end);
+    without ``links``, ``meta.totalPages`` or a short page ends it. An
+    answer that cannot be read raises :class:`APIResponseValidationError`:
+    it is never taken for "no match".
+    """
     body = {"and": list(criteria), "queryContext": object_type}
     hits: list[Mapping[str, Any]] = []
     page = 1
@@ -114,13 +156,30 @@ def search_flow(
             method="POST", path=SEARCH_PATH, params={"page": page, "pageSize": page_size},
             json=body, bucket="search", idempotent=True,
         ))
-        data = response.data if isinstance(response.data, list) else []
-        hits.extend(d for d in data if isinstance(d, Mapping))
-        total_pages = response.meta.get("totalPages")
-        last = len(data) < page_size or (isinstance(total_pages, int) and page >= total_pages)
+        data = _resource_list(response.body, response.status, "POST", SEARCH_PATH)
+        hits.extend(data)
+        links = response.body.get("links") if isinstance(response.body, Mapping) else None
+        if isinstance(links, Mapping) and "next" in links:
+            last = not links.get("next")
+        else:
+            total_pages = response.meta.get("totalPages")
+            last = len(data) < page_size or (isinstance(total_pages, int) and page >= total_pages)
         if last or page >= SEARCH_MAX_PAGES:
             return hits
         page += 1
+
+
+def _resource_list(body: Any, status: int, method: str, path: str) -> list[Mapping[str, Any]]:
+    """The ``data`` list of a list answer, each item a resource with an id; else a typed error."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if not isinstance(data, list) or not all(
+        isinstance(d, Mapping) and isinstance(d.get("id"), str) and d["id"] for d in data
+    ):
+        raise APIResponseValidationError(
+            "expected a 'data' list of resources with ids", method=method, path=path,
+            status=status, body=body,
+        )
+    return data
 
 
 def search_value(key: SyncKey, value: Any) -> Any:
@@ -130,6 +189,10 @@ def search_value(key: SyncKey, value: Any) -> Any:
     return value
 
 
+#: A candidate object and whether it came from a live read (by id or a direct lookup).
+Found = tuple[Any, bool]
+
+
 def find_flow(core: Core, kind: ObjectKind, key: SyncKey, value: Any) -> Flow[list[Any]]:
     """Every object whose ``key`` equals ``value``, confirmed client-side.
 
@@ -137,14 +200,24 @@ def find_flow(core: Core, kind: ObjectKind, key: SyncKey, value: Any) -> Flow[li
     Kustomer's answers are treated as candidates: only objects that really
     hold the value are returned (an email lookup may match any of a
     customer's emails, which counts: emails are unique across customers).
+    A candidate whose answer does not show the key's attribute (a search
+    hit may carry only a few attributes) is read by id before it is judged.
     """
+    found = yield from candidates_flow(core, kind, key, value)
+    return [obj for obj, _ in found]
+
+
+def candidates_flow(core: Core, kind: ObjectKind, key: SyncKey, value: Any) -> Flow[list[Found]]:
+    """Like :func:`find_flow`, also saying which objects came from a live read."""
     key.check_supported(kind.name)
     wanted = key.normalise(value)
+    found: list[Found] = []
     if key.kind == "external_id" and kind is COMPANY:
         response = yield from request_flow(core, RequestSpec(
             method="GET", path=kind.collection, params={"externalId": str(value)},
         ))
-        resources = response.data if isinstance(response.data, list) else []
+        listed = _resource_list(response.body, response.status, "GET", kind.collection)
+        found = [(kind.from_api(r), False) for r in listed]
     elif key.kind in ("external_id", "email"):
         segment = "externalId=" if key.kind == "external_id" else "email="
         path = f"{kind.collection}/{segment}{path_segment(str(value))}"
@@ -152,12 +225,28 @@ def find_flow(core: Core, kind: ObjectKind, key: SyncKey, value: Any) -> Flow[li
             response = yield from request_flow(core, RequestSpec(method="GET", path=path))
         except NotFoundError:
             return []
-        resources = [response.data] if isinstance(response.data, Mapping) else []
+        found = [(kind.from_api(_data_object(response.data, path, response.status)), True)]
     else:
         criterion = {key.search_attribute(kind.name): {"equals": search_value(key, value)}}
-        resources = yield from search_flow(core, kind.name, [criterion])
-    found = [kind.from_api(r) for r in resources if isinstance(r, Mapping)]
-    return [obj for obj in found if wanted in key.value_of(obj)]
+        hits = yield from search_flow(core, kind.name, [criterion])
+        found = [(kind.from_api(r), False) for r in hits]
+    return (yield from confirm_flow(core, kind, key, wanted, found))
+
+
+def confirm_flow(
+    core: Core, kind: ObjectKind, key: SyncKey, wanted: str, found: list[Found],
+) -> Flow[list[Found]]:
+    """The candidates that hold ``wanted``; unconfirmed ones are read by id first."""
+    out: list[Found] = []
+    for obj, fresh in found:
+        if not key_visible(obj, key):
+            obj = yield from read_flow(core, kind, obj.id)
+            fresh = True
+            if obj is None:
+                continue
+        if wanted in key.value_of(obj):
+            out.append((obj, fresh))
+    return out
 
 
 def _validated(kind: ObjectKind, data: Any, *, for_create: bool) -> dict[str, Any]:
@@ -175,14 +264,14 @@ def create_flow(core: Core, kind: ObjectKind, body: Mapping[str, Any]) -> Flow[A
     response = yield from request_flow(core, RequestSpec(
         method="POST", path=kind.collection, json=dict(body),
     ))
-    return kind.from_api(_data_object(response.data, kind.collection))
+    return kind.from_api(_data_object(response.data, kind.collection, response.status, "POST"))
 
 
 def update_flow(core: Core, kind: ObjectKind, object_id: str, body: Mapping[str, Any]) -> Flow[Any]:
     """``PUT /v1/<objects>/{id}`` with a partial body (``replace`` stays false)."""
     path = kind.item_path(object_id)
     response = yield from request_flow(core, RequestSpec(method="PUT", path=path, json=dict(body)))
-    return kind.from_api(_data_object(response.data, path))
+    return kind.from_api(_data_object(response.data, path, response.status, "PUT"))
 
 
 def create_object_flow(core: Core, kind: ObjectKind, data: Any) -> Flow[Any]:
@@ -201,6 +290,8 @@ def update_object_flow(core: Core, kind: ObjectKind, object_id: str, data: Any) 
     body = _validated(kind, data, for_create=False)
     if kind is not COMPANY and "company" not in body:
         current = yield from get_flow(core, kind, object_id)
+        if not current.company_known:
+            raise UnknownCompanyLinkError(object_id)
         if current.company_id:
             body["company"] = current.company_id
     return (yield from update_flow(core, kind, object_id, body))
@@ -234,9 +325,24 @@ def schema_flow(core: Core, caches: Caches, object_type: str) -> Flow[CustomSche
         response = yield from request_flow(core, RequestSpec(
             method="GET", path=f"/v1/metadata/{object_type}",
         ))
+        properties = _nested(response.body, "data", "attributes", "properties")
+        if not isinstance(properties, Mapping):
+            raise APIResponseValidationError(
+                "expected 'data.attributes.properties' (the custom attribute definitions)",
+                method="GET", path=f"/v1/metadata/{object_type}", status=response.status,
+                body=response.body,
+            )
         schema = CustomSchema.from_api(response.body)
         caches.schemas[object_type] = schema
     return schema
+
+
+def _nested(body: Any, *names: str) -> Any:
+    for name in names:
+        if not isinstance(body, Mapping):
+            return None
+        body = body.get(name)
+    return body
 
 
 def check_fields_flow(
@@ -297,15 +403,18 @@ def upsert_flow(
     mapping: FieldMapping | None = None,
     validate_fields: bool = False,
     row: int | None = None,
+    policy: WritePolicy | None = None,
 ) -> Flow[UpsertResult]:
     """Update-or-create one record, keyed on ``key``; never raises for the record's own faults.
 
     0 matches → create (``update_only``: skipped); 1 match → update only the
     mapped fields, or ``unchanged`` with no write (``create_only``: skipped);
     2+ matches → ``ambiguous``. A create refused as a duplicate (another
-    writer got there first) or whose answer was lost is reconciled by looking
-    the key up again. Authentication and permission errors are raised: they
-    concern every record, not this one.
+    writer got there first), whose answer was lost, or answered with a 5xx
+    is reconciled by looking the key up again and re-sent only when absent.
+    Authentication and permission errors are raised: they concern every
+    record, not this one. See :mod:`._readback` for when objects are read
+    by id before an update is planned.
     """
     base: dict[str, Any] = {"object_type": kind.name, "key": key.label, "row": row}
     source = record if isinstance(record, Mapping) else None
@@ -318,13 +427,13 @@ def upsert_flow(
         company_id = None
         if mapped.company_external_id:
             company_id = yield from company_id_flow(core, caches, mapped.company_external_id)
-        matches = yield from find_flow(core, kind, key, raw_value)
-        return (yield from _write_flow(
-            core, kind, mapped, key, raw_value, matches, mode, company_id, base, key_value,
-        ))
+        upsert = _Upsert(core, caches, kind, mapped, key, raw_value, key_value, mode, company_id,
+                         base, policy or WritePolicy())
+        found = yield from upsert.candidates()
+        return (yield from upsert.decide(found))
     except FATAL_ERRORS:
         raise
-    except (InvalidRecordError, APIError, APIConnectionError) as exc:
+    except KustomerError as exc:
         error = exc.for_record(row) if isinstance(exc, InvalidRecordError) and row is not None else exc
         return UpsertResult(
             outcome=failure_outcome(exc), error=error, key_value=key_value, source=source,
@@ -332,75 +441,123 @@ def upsert_flow(
         )
 
 
-def _find_by_unique_flow(core: Core, kind: ObjectKind, body: Mapping[str, Any]) -> Flow[list[Any]]:
+def _find_by_unique_flow(core: Core, kind: ObjectKind, body: Mapping[str, Any]) -> Flow[list[Found]]:
     """Objects holding the body's ``externalId`` or (customers) first email, via direct lookups."""
-    if body.get("externalId"):
-        return (yield from find_flow(core, kind, SyncKey.external_id(), body["externalId"]))
+    if body.get("externalId") and kind is not COMPANY:
+        return (yield from candidates_flow(core, kind, SyncKey.external_id(), body["externalId"]))
     email_key = SyncKey.email()
     if kind is not COMPANY and email_key.value_in(body):
-        return (yield from find_flow(core, kind, email_key, email_key.value_in(body)))
+        return (yield from candidates_flow(core, kind, email_key, email_key.value_in(body)))
     return []
 
 
-def _write_flow(
-    core: Core,
-    kind: ObjectKind,
-    mapped: MappedRecord,
-    key: SyncKey,
-    raw_value: Any,
-    matches: list[Any],
-    mode: Mode,
-    company_id: str | None,
-    base: Mapping[str, Any],
-    key_value: str,
-) -> Flow[UpsertResult]:
-    if len(matches) > 1:
-        ids = tuple(m.id for m in matches)
-        return UpsertResult(
-            outcome=Outcome.AMBIGUOUS, key_value=key_value, candidates=ids,
-            reason=f"{len(ids)} {kind.name}s have {key.label}={key_value!r}; nothing written",
-            **base,
+class _Upsert:
+    """One record's upsert, step by step (the state every step needs, in one place)."""
+
+    def __init__(self, core: Core, caches: Caches, kind: ObjectKind, mapped: MappedRecord,
+                 key: SyncKey, raw_value: Any, key_value: str, mode: Mode,
+                 company_id: str | None, base: Mapping[str, Any], policy: WritePolicy) -> None:
+        self.core, self.caches, self.kind, self.mapped = core, caches, kind, mapped
+        self.key, self.raw_value, self.key_value, self.mode = key, raw_value, key_value, mode
+        self.company_id, self.base, self.policy = company_id, base, policy
+
+    def result(self, outcome: Outcome, **fields: Any) -> UpsertResult:
+        if outcome in (Outcome.CREATED, Outcome.UPDATED) and fields.get("id"):
+            self.caches.remember(self.kind.name, self.key, self.key_value, fields["id"],
+                                 self.core.clock.now())
+        return UpsertResult(outcome=outcome, key_value=self.key_value, **self.base, **fields)
+
+    def candidates(self) -> Flow[list[Found]]:
+        """The objects holding the key; a miss for a key this client just wrote is read by id."""
+        found = yield from candidates_flow(self.core, self.kind, self.key, self.raw_value)
+        if not found and self.key.kind == "custom":
+            recent = self.caches.recent_id(self.kind.name, self.key, self.key_value,
+                                           self.core.clock.now())
+            if recent is not None:
+                obj = yield from read_flow(self.core, self.kind, recent)
+                if obj is not None and self.key_value in self.key.value_of(obj):
+                    found = [(obj, True)]
+        return found
+
+    def decide(self, found: list[Found], *, again: bool = True) -> Flow[UpsertResult]:
+        if len(found) > 1:
+            ids = tuple(obj.id for obj, _ in found)
+            return self.result(
+                Outcome.AMBIGUOUS, candidates=ids,
+                reason=f"{len(ids)} {self.kind.name}s have {self.key.label}={self.key_value!r}; "
+                       "nothing written",
+            )
+        if not found:
+            if self.mode == "update_only":
+                return self.result(Outcome.SKIPPED, reason="no match and mode is update_only")
+            return (yield from self.create())
+        if self.mode == "create_only":
+            return self.result(Outcome.SKIPPED, id=found[0][0].id,
+                               reason="already exists and mode is create_only")
+        obj, fresh = found[0]
+        return (yield from self.update(obj, fresh, again=again))
+
+    def update(self, obj: Any, fresh: bool, *, again: bool = True,
+               matched: Outcome = Outcome.UNCHANGED) -> Flow[UpsertResult]:
+        live, update = yield from settle_flow(
+            self.core, self.kind, self.key, self.key_value, self.mapped, obj, fresh=fresh,
+            company_id=self.company_id, policy=self.policy,
         )
-    if not matches:
-        if mode == "update_only":
-            return UpsertResult(outcome=Outcome.SKIPPED, key_value=key_value,
-                                reason="no match and mode is update_only", **base)
-        plan = plan_create(mapped, object_type=kind.name, company_id=company_id)
-        try:
-            created = yield from create_flow(core, kind, plan.body)
-            return UpsertResult(outcome=Outcome.CREATED, id=created.id, key_value=key_value,
-                                fields_written=plan.fields, **base)
-        except APIError as exc:
-            if not exc.is_duplicate:
-                raise
-            # Another writer created it between our lookup and our create.
-            matches = yield from find_flow(core, kind, key, raw_value)
-            if not matches:
-                raise
-        except APIConnectionError:
-            # The create may have happened with its answer lost: look before re-sending.
-            matches = yield from find_flow(core, kind, key, raw_value)
-            if not matches and key.kind == "custom":
-                # Search is eventually consistent: a create that landed may not be
-                # searchable yet. Ask the consistent direct lookups too.
-                matches = yield from _find_by_unique_flow(core, kind, plan.body)
-            if not matches:
-                created = yield from create_flow(core, kind, plan.body)
-                return UpsertResult(outcome=Outcome.CREATED, id=created.id, key_value=key_value,
-                                    fields_written=plan.fields, **base)
-            if len(matches) == 1 and plan_update(matches[0], mapped, key, company_id=company_id) is None:
-                return UpsertResult(outcome=Outcome.CREATED, id=matches[0].id, key_value=key_value,
-                                    fields_written=plan.fields, **base)
-        if len(matches) > 1:
-            return (yield from _write_flow(core, kind, mapped, key, raw_value, matches, mode,
-                                           company_id, base, key_value))
-    if mode == "create_only":
-        return UpsertResult(outcome=Outcome.SKIPPED, id=matches[0].id, key_value=key_value,
-                            reason="already exists and mode is create_only", **base)
-    existing = matches[0]
-    update = plan_update(existing, mapped, key, company_id=company_id)
-    if update is None:
-        return UpsertResult(outcome=Outcome.UNCHANGED, id=existing.id, key_value=key_value, **base)
-    updated = yield from update_flow(core, kind, existing.id, update.body)
-    return UpsertResult(outcome=Outcome.UPDATED, id=updated.id, key_value=key_value,
-                        fields_written=update.fields, **base)
+        if live is None:
+            if not again:
+                return self.result(Outcome.FAILED,
+                                   reason="the matched object changed while it was being read")
+            # The index's match no longer holds the key: look again, from live data.
+            found = yield from self.candidates()
+            return (yield from self.decide(found, again=False))
+        if update is None:
+            return self.result(matched, id=live.id)
+        if self.mode == "create_only":
+            return self.result(Outcome.SKIPPED, id=live.id,
+                               reason="already exists (created concurrently) and mode is create_only")
+        updated, applied = yield from _readback.update_flow(
+            self.core, self.kind, self.key, self.key_value, self.mapped, live, update,
+            company_id=self.company_id, policy=self.policy,
+        )
+        if applied is None:
+            return self.result(matched, id=updated.id)
+        return self.result(Outcome.UPDATED, id=updated.id, fields_written=applied.fields)
+
+    def create(self) -> Flow[UpsertResult]:
+        """Create; an uncertain answer is settled by a lookup, and re-sent only when absent."""
+        plan = plan_create(self.mapped, object_type=self.kind.name, company_id=self.company_id)
+        sends = 0
+        error: KustomerError
+        while True:
+            sends += 1
+            try:
+                created = yield from create_flow(self.core, self.kind, plan.body)
+                return self.result(Outcome.CREATED, id=created.id, fields_written=plan.fields)
+            except APIError as exc:
+                if not (exc.is_duplicate or is_uncertain(exc)):
+                    raise
+                refused, error = exc.is_duplicate, exc
+            except (APIConnectionError, APIResponseValidationError) as exc:
+                refused, error = False, exc
+            found = yield from self.candidates()
+            if not found and not refused and self.key.kind == "custom":
+                # Search lags: a create that landed may not be searchable yet.
+                found = yield from _find_by_unique_flow(self.core, self.kind, plan.body)
+                found = [(o, f) for o, f in found if self.key_value in self.key.value_of(o)]
+            if found:
+                # Refused as a duplicate: it was there before us. Otherwise ours landed.
+                matched = Outcome.UNCHANGED if refused else Outcome.CREATED
+                if len(found) > 1 or (self.mode == "create_only" and refused):
+                    return (yield from self.decide(found, again=False))
+                obj, fresh = found[0]
+                return (yield from self.update(obj, fresh, again=False, matched=matched))
+            if refused:
+                raise error  # a duplicate of another unique value (e.g. an email someone holds)
+            # A re-send after a lookup found nothing is not a blind retry: allow one even
+            # with max_retries=0, and up to max_retries when Kustomer keeps failing.
+            if sends > max(1, self.core.config.max_retries):
+                return self.result(
+                    Outcome.FAILED, error=error,
+                    reason=f"{reason_of(error)} (the create was sent {sends} times and is not "
+                           "found: it may have been written)",
+                )

@@ -3,24 +3,31 @@
 A chunk is up to a few hundred rows that passed local validation. Its flow:
 
 1. resolve company links (``companyExternalId`` → id), batched and cached;
-2. resolve sync keys with one search per chunk (``in`` over every value),
-   confirming each hit client-side (the index is not exact and may lag);
-3. decide per row: create, update (minimal body), unchanged, skipped, ambiguous;
-4. write with the bulk endpoints (≤ 100 items, ``_clientRef`` on each) or
-   single requests when that is cheaper, poll the jobs adaptively, and map
-   every item's outcome back to its row;
-5. reconcile whatever is uncertain (a duplicate on create, a lost answer, an
-   item without an outcome) by looking the key up again, never by blindly
-   writing again.
+2. resolve sync keys with as few searches as Kustomer accepts (``in`` over
+   every value of the chunk, stepping down to smaller forms if Kustomer
+   refuses it), confirming each hit client-side; a hit whose answer does not
+   show the key is read by id, and a miss for a key this client wrote
+   moments ago is read by id too (the index lags);
+3. decide per row: create, update, unchanged, skipped, ambiguous, planning
+   each update from an answer that can be trusted for it (see
+   :mod:`kustomer_activations.resources._readback`);
+4. write with the bulk endpoints (≤ 100 items and under a byte budget;
+   ``_clientRef`` where Kustomer documents it) or single requests when that
+   is cheaper, poll the jobs adaptively, and map every item's outcome back
+   to its row;
+5. reconcile whatever is uncertain (a duplicate on create, a lost or
+   unreadable answer, a 5xx, an item without an outcome, a job that cannot
+   be read) by reading Kustomer, never by blindly writing again.
 
 Every row leaves with exactly one :class:`~kustomer_activations.UpsertResult`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -31,30 +38,36 @@ from .._core.request import Core, RequestSpec, path_segment, request_flow
 from ..errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     BadRequestError,
     ErrorDetail,
-    InternalServerError,
     InvalidRecordError,
     KustomerError,
+    NotFoundError,
+    UnknownCompanyLinkError,
     reason_of,
 )
 from ..mapping import MappedRecord
-from ..merge import plan_create, plan_update
+from ..merge import UpdatePlan, plan_create
 from ..models import SyncKey
-from ..resources import _flows
-from ..resources._flows import FATAL_ERRORS, Caches, Mode, failure_outcome
-from ..resources._kinds import COMPANY, ObjectKind
+from ..resources import _flows, _readback
+from ..resources._flows import FATAL_ERRORS, Caches, Found, Mode, failure_outcome
+from ..resources._kinds import COMPANY, CUSTOMER, ObjectKind
+from ..resources._readback import WritePolicy, is_uncertain, read_flow, settle_flow
 from ..results import Outcome, UpsertResult
 
-__all__ = ["BulkTiming", "ChunkContext", "Row", "chunk_flow"]
+__all__ = ["BulkTiming", "ChunkContext", "Row", "SearchForms", "chunk_flow"]
 
 Op = Literal["create", "update"]
-#: Array fields Kustomer replaces on update: a diff on stale search data could drop items.
-ARRAY_FIELDS = frozenset({"emails", "phones", "tags", "urls", "socials", "locations", "domains",
-                          "sharedEmails", "sharedPhones", "externalIds"})
 _DONE_STATUSES = frozenset({"complete", "completed", "done", "finished", "success", "succeeded"})
 _FAILED_STATUSES = frozenset({"failed", "error", "errored", "cancelled", "canceled"})
+_ITEM_OK = frozenset({"created", "updated", "success", "succeeded", "ok", "complete", "completed"})
+_ITEM_ERROR = frozenset({"error", "failed", "failure", "errored"})
 _POINTER_INDEX = re.compile(r"^/?(?:data/)?(\d+)(?:/|$)")
+#: Unreadable answers in a row about one bulk job before it is settled by lookups instead.
+_JOB_READ_ATTEMPTS = 3
+#: Kustomer answers 413 above 100 KB on most endpoints (KUSTOMER_API.md, "Body size").
+DEFAULT_MAX_BODY_BYTES = 100_000
 
 
 class BulkTiming:
@@ -81,6 +94,53 @@ class BulkTiming:
             self.polls += polls
             factor = 0.95 if first_poll_done else 1.3
             self.estimate = min(60.0, max(0.1, self.estimate * factor))
+
+
+#: Search forms, from the cheapest to the most widely accepted: ``in`` over many
+#: values, ``or`` of at most 20 ``equals`` (the published group limit), one ``equals``.
+_FORMS: tuple[tuple[str, int], ...] = (("in", 500), ("in", 100), ("in", 20), ("or", 20),
+                                       ("equals", 1))
+
+
+class SearchForms:
+    """The search form each attribute gets, learned once per sync.
+
+    No limit on ``in`` is published and the only public ``in`` example is on a
+    list attribute (KUSTOMER_API.md, "``in`` over many values"); some
+    attributes (``company_externalId``) may not be searchable at all. A form
+    Kustomer refuses (400) is replaced by the next one, for the rest of the
+    sync; past the last, keys with a direct lookup use it.
+    """
+
+    def __init__(self, notes: list[str], first: int = 500) -> None:
+        self._lock = threading.Lock()
+        self._level: dict[str, int] = {}
+        self._notes = notes
+        self._start = next((i for i, (_, n) in enumerate(_FORMS) if n <= first), len(_FORMS) - 1)
+
+    def form(self, attribute: str) -> tuple[str, int] | None:
+        """The form to use for ``attribute``: ``(operator, values per search)``; ``None``: direct."""
+        with self._lock:
+            level = self._level.get(attribute, self._start)
+        return _FORMS[level] if level < len(_FORMS) else None
+
+    def refused(self, attribute: str, form: tuple[str, int], exc: BadRequestError,
+                direct: bool) -> None:
+        """Kustomer refused ``form``: step down to the next one (once per sync)."""
+        with self._lock:
+            level = self._level.get(attribute, self._start)
+            if level >= len(_FORMS) or _FORMS[level] != form:
+                return  # another chunk already stepped down
+            level += 1
+            if level == len(_FORMS) - 1 and direct:
+                level = len(_FORMS)  # a direct lookup beats one search per value
+            self._level[attribute] = level
+            now = _FORMS[level] if level < len(_FORMS) else None
+            used = (f"'{now[0]}' of up to {now[1]} value(s) per search" if now
+                    else "one direct lookup per value")
+            self._notes.append(
+                f"Kustomer refused a search with '{form[0]}' over up to {form[1]} values on "
+                f"{attribute} ({exc.status}); used {used} for the rest of the sync")
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -112,9 +172,20 @@ class ChunkContext:
     timing: BulkTiming = attrs.field(factory=BulkTiming)
     bulk_timeout: float = 900.0
     reconcile_waits: Sequence[float] = (0.0, 2.0, 5.0)
-    lookup: Literal["search", "direct"] = "search"
     search_batch: int = 500
+    policy: WritePolicy = attrs.field(factory=WritePolicy)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    notes: list[str] = attrs.field(factory=list)
+    forms: SearchForms = attrs.field(init=False)
     fatal: BaseException | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.forms = SearchForms(self.notes, self.search_batch)
+
+    @property
+    def client_refs(self) -> bool:
+        """Whether bulk creates carry ``_clientRef``: documented for customer creates only."""
+        return self.kind is CUSTOMER
 
 
 @attrs.frozen
@@ -134,10 +205,16 @@ def _finish(ctx: ChunkContext, row: Row, outcome: Outcome, **fields: Any) -> Non
         fields["error"] = error.for_record(row.index)
     if failure and "reason" not in fields and fields.get("error") is not None:
         fields["reason"] = reason_of(fields["error"])
+    if outcome in (Outcome.CREATED, Outcome.UPDATED) and fields.get("id") and not ctx.dry_run:
+        ctx.caches.remember(ctx.kind.name, ctx.key, row.key_value, str(fields["id"]),
+                            ctx.core.clock.now())
     row.result = UpsertResult(
         outcome=outcome, object_type=ctx.kind.name, key=ctx.key.label, key_value=row.key_value,
         row=row.index, source=row.source if failure else None, **fields,
     )
+
+
+_MAY_HAVE = "it may have been written"
 
 
 def _fail_unfinished(ctx: ChunkContext, rows: Iterable[Row], exc: BaseException) -> None:
@@ -145,12 +222,14 @@ def _fail_unfinished(ctx: ChunkContext, rows: Iterable[Row], exc: BaseException)
         if row.result is not None:
             continue
         if isinstance(exc, Cancelled):
-            reason = ("cancelled after sending: the write may have happened"
+            reason = (f"cancelled after sending: {_MAY_HAVE}"
                       if row.sent else "cancelled before sending: not written")
             _finish(ctx, row, Outcome.FAILED, reason=reason)
         elif isinstance(exc, KustomerError):
-            note = " (the write was sent: it may have happened)" if row.sent else ""
-            _finish(ctx, row, failure_outcome(exc), error=exc, reason=f"{exc}{note}")
+            # "rejected" is only for a record Kustomer refused; this error concerns the chunk.
+            outcome = Outcome.INVALID if isinstance(exc, InvalidRecordError) else Outcome.FAILED
+            note = f" (the write was sent: {_MAY_HAVE})" if row.sent else ""
+            _finish(ctx, row, outcome, error=exc, reason=f"{reason_of(exc)}{note}")
         else:
             _finish(ctx, row, Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}")
 
@@ -174,7 +253,8 @@ def chunk_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[list[UpsertResult]]:
     except FATAL_ERRORS as exc:
         ctx.fatal = exc
         _fail_unfinished(ctx, rows, exc)
-    except (APIError, APIConnectionError, InvalidRecordError) as exc:
+    except KustomerError as exc:
+        # One unreadable answer or refused request fails this chunk's open rows, not the sync.
         _fail_unfinished(ctx, rows, exc)
     _fail_unfinished(ctx, rows, KustomerError("no outcome was determined"))
     return [r.result for r in rows if r.result is not None]
@@ -189,7 +269,7 @@ def _resolve_companies(ctx: ChunkContext, rows: list[Row]) -> Flow[None]:
         found = yield from _lookup(ctx, COMPANY, SyncKey.external_id(), missing, missing)
         for value, objs in found.items():
             if len(objs) == 1:
-                ctx.caches.company_ids[value] = objs[0].id
+                ctx.caches.company_ids[value] = objs[0][0].id
     for row in rows:
         link = row.mapped.company_external_id
         if not link:
@@ -207,50 +287,98 @@ def _resolve_companies(ctx: ChunkContext, rows: list[Row]) -> Flow[None]:
 
 # -- 2. key resolution --------------------------------------------------------------
 
+def _criteria(attribute: str, form: tuple[str, int], batch: list[Any]) -> list[dict[str, Any]]:
+    operator = form[0]
+    if operator == "in":
+        return [{attribute: {"in": batch}}]
+    if operator == "or":
+        return [{"or": [{attribute: {"equals": v}} for v in batch]}]
+    return [{attribute: {"equals": batch[0]}}]
+
+
 def _lookup(
     ctx: ChunkContext, kind: ObjectKind, key: SyncKey, values: Sequence[Any], wanted: Iterable[str],
-) -> Flow[dict[str, list[Any]]]:
-    """Objects per normalised key value, from one search per ``search_batch`` values."""
-    targets = set(wanted)
-    found: dict[str, dict[str, Any]] = {v: {} for v in targets}
+) -> Flow[dict[str, list[Found]]]:
+    """Candidates per normalised key value, from as few searches as Kustomer accepts.
+
+    Each candidate says whether it came from a live read; hits whose answer
+    does not show the key are read by id (see :func:`_flows.confirm_flow`).
+    """
+    found: dict[str, dict[str, Found]] = {v: {} for v in wanted}
     attribute = key.search_attribute(kind.name)
-    if ctx.lookup == "search":
-        for start in range(0, len(values), ctx.search_batch):
-            batch = list(values[start:start + ctx.search_batch])
-            try:
-                hits = yield from _flows.search_flow(
-                    ctx.core, kind.name, [{attribute: {"in": batch}}])
-            except BadRequestError:
-                if key.kind == "custom":
-                    raise
-                ctx.lookup = "direct"  # this org refuses batched search: look up one by one
-                break
-            for hit in hits:
-                obj = kind.from_api(hit)
-                for value in key.value_of(obj):
-                    if value in found:
-                        found[value][obj.id] = obj
-        else:
-            return {v: list(objs.values()) for v, objs in found.items()}
-    for value in values:
-        objs = yield from _flows.find_flow(ctx.core, kind, key, value)
-        found[key.normalise(value)] = {o.id: o for o in objs}
+    direct = key.kind in ("external_id", "email")
+    start = 0
+    while start < len(values):
+        form = ctx.forms.form(attribute)
+        if form is None:
+            break
+        batch = list(values[start:start + form[1]])
+        try:
+            hits = yield from _flows.search_flow(ctx.core, kind.name, _criteria(attribute, form, batch))
+        except BadRequestError as exc:
+            ctx.forms.refused(attribute, form, exc, direct)
+            if ctx.forms.form(attribute) is None and not direct:
+                raise
+            continue
+        start += len(batch)
+        unconfirmed: list[Found] = []
+        for hit in hits:
+            obj = kind.from_api(hit)
+            if not _readback.key_visible(obj, key):
+                unconfirmed.append((obj, False))
+                continue
+            for value in key.value_of(obj):
+                if value in found:
+                    found[value][obj.id] = (obj, False)
+        for value, candidate in (yield from _read_unconfirmed(ctx, kind, key, unconfirmed)):
+            if value in found:
+                found[value][candidate[0].id] = candidate
+    for value in values[start:]:
+        objs = yield from _flows.candidates_flow(ctx.core, kind, key, value)
+        found[key.normalise(value)] = {o.id: (o, fresh) for o, fresh in objs}
     return {v: list(objs.values()) for v, objs in found.items()}
 
 
-def _resolve_keys(ctx: ChunkContext, rows: list[Row]) -> Flow[dict[str, list[Any]]]:
+def _read_unconfirmed(
+    ctx: ChunkContext, kind: ObjectKind, key: SyncKey, hits: list[Found],
+) -> Flow[list[tuple[str, Found]]]:
+    """Hits that did not show the key, read by id: (value, candidate) for each value held."""
+    out: list[tuple[str, Found]] = []
+    seen: set[str] = set()
+    for obj, _ in hits:
+        if obj.id in seen:
+            continue
+        seen.add(obj.id)
+        live = yield from read_flow(ctx.core, kind, obj.id)
+        if live is not None:
+            out.extend((value, (live, True)) for value in key.value_of(live))
+    return out
+
+
+def _resolve_keys(ctx: ChunkContext, rows: list[Row]) -> Flow[dict[str, list[Found]]]:
     if not rows:
         return {}
     raw: dict[str, Any] = {}
     for row in rows:
         raw.setdefault(row.key_value, row.raw_key)
-    return (yield from _lookup(ctx, ctx.kind, ctx.key, list(raw.values()), raw.keys()))
+    found = yield from _lookup(ctx, ctx.kind, ctx.key, list(raw.values()), raw.keys())
+    now = ctx.core.clock.now()
+    for value, candidates in found.items():
+        if candidates:
+            continue
+        # Search lags: a key this client wrote moments ago may be missing from the index.
+        recent = ctx.caches.recent_id(ctx.kind.name, ctx.key, value, now)
+        if recent is not None:
+            live = yield from read_flow(ctx.core, ctx.kind, recent)
+            if live is not None and value in ctx.key.value_of(live):
+                found[value] = [(live, True)]
+    return found
 
 
 # -- 3. decisions -------------------------------------------------------------------
 
 def _decide(
-    ctx: ChunkContext, rows: list[Row], matches: Mapping[str, list[Any]],
+    ctx: ChunkContext, rows: list[Row], matches: Mapping[str, list[Found]],
 ) -> Flow[tuple[list[_Write], list[_Write]]]:
     creates: list[_Write] = []
     updates: list[_Write] = []
@@ -259,7 +387,7 @@ def _decide(
             continue
         found = matches.get(row.key_value, [])
         if len(found) > 1:
-            ids = tuple(o.id for o in found)
+            ids = tuple(o.id for o, _ in found)
             _finish(ctx, row, Outcome.AMBIGUOUS, candidates=ids,
                     reason=f"{len(ids)} {ctx.kind.name}s have {ctx.key.label}={row.key_value!r}")
         elif not found:
@@ -273,29 +401,70 @@ def _decide(
                 continue
             creates.append(_Write(row, plan.body, plan.fields, Outcome.CREATED))
         elif ctx.mode == "create_only":
-            _finish(ctx, row, Outcome.SKIPPED, id=found[0].id,
+            _finish(ctx, row, Outcome.SKIPPED, id=found[0][0].id,
                     reason="already exists and mode is create_only")
         else:
-            existing = found[0]
-            update = plan_update(existing, row.mapped, ctx.key, company_id=row.company_id)
-            if update is not None and ARRAY_FIELDS.intersection(update.body):
-                # Arrays are replaced on update: merge with the live object, not the index.
-                existing = yield from _flows.get_flow(ctx.core, ctx.kind, existing.id)
-                update = plan_update(existing, row.mapped, ctx.key, company_id=row.company_id)
-            if update is None:
-                _finish(ctx, row, Outcome.UNCHANGED, id=existing.id)
+            obj, fresh = found[0]
+            try:
+                live, update = yield from settle_flow(
+                    ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, obj, fresh=fresh,
+                    company_id=row.company_id, policy=ctx.policy)
+            except (InvalidRecordError, UnknownCompanyLinkError) as exc:
+                outcome = Outcome.INVALID if isinstance(exc, InvalidRecordError) else Outcome.FAILED
+                _finish(ctx, row, outcome, error=exc)
+                continue
+            if live is None:
+                _finish(ctx, row, Outcome.FAILED, reason="the matched object no longer holds "
+                        "the key (changed while it was read): not written; run again")
+            elif update is None:
+                _finish(ctx, row, Outcome.UNCHANGED, id=live.id)
             else:
-                body = {"id": existing.id, **update.body}
-                updates.append(_Write(row, body, update.fields, Outcome.UPDATED))
+                updates.append(_Write(row, {"id": live.id, **update.body}, update.fields,
+                                      Outcome.UPDATED))
     return creates, updates
 
 
 # -- 4. writes ----------------------------------------------------------------------
 
+def _bulk_item(ctx: ChunkContext, write: _Write, op: Op) -> dict[str, Any]:
+    item = dict(write.body)
+    if op == "update" and ctx.kind is COMPANY:
+        item.pop("rev", None)  # not in the published company bulk item schema
+    if op == "create" and ctx.client_refs:
+        item["_clientRef"] = f"r{write.row.index}"
+    return item
+
+
+def _size(item: Mapping[str, Any]) -> int:
+    # Default separators and ASCII escapes: never smaller than what httpx sends.
+    return len(json.dumps(item)) + 2
+
+
+def _groups(ctx: ChunkContext, writes: list[_Write], op: Op) -> Iterator[list[_Write]]:
+    """Writes packed into bulk requests of ≤ ``bulk_size`` items under the byte budget."""
+    group: list[_Write] = []
+    used = 2
+    for write in writes:
+        size = _size(_bulk_item(ctx, write, op))
+        if group and (len(group) >= ctx.bulk_size or used + size > ctx.max_body_bytes):
+            yield group
+            group, used = [], 2
+        group.append(write)
+        used += size
+    if group:
+        yield group
+
+
 def _write(ctx: ChunkContext, writes: list[_Write], op: Op) -> Flow[None]:
     jobs: list[tuple[str, list[_Write], float]] = []
-    for start in range(0, len(writes), ctx.bulk_size):
-        jobs.extend((yield from _submit(ctx, writes[start:start + ctx.bulk_size], op)))
+    if len(writes) <= ctx.single_threshold:
+        for write in writes:
+            yield from _single(ctx, write, op)
+        return
+    for group in _groups(ctx, writes, op):
+        # A failure of one submission settles its own rows; jobs already accepted are
+        # still awaited and read below.
+        jobs.extend((yield from _submit(ctx, group, op)))
     for job_id, group, submitted in jobs:
         yield from _await_job(ctx, job_id, group, submitted, op)
 
@@ -304,31 +473,76 @@ def _single(ctx: ChunkContext, write: _Write, op: Op) -> Flow[None]:
     row = write.row
     body = {k: v for k, v in write.body.items() if k != "id"}
     row.sent = True
+    if op == "update":
+        yield from _update_one(ctx, write, str(write.body["id"]), body)
+        return
     try:
-        if op == "create":
-            obj = yield from _flows.create_flow(ctx.core, ctx.kind, body)
-        else:
-            obj = yield from _flows.update_flow(ctx.core, ctx.kind, str(write.body["id"]), body)
+        obj = yield from _flows.create_flow(ctx.core, ctx.kind, body)
     except FATAL_ERRORS:
         raise
     except APIError as exc:
-        if op == "create" and (exc.is_duplicate or isinstance(exc, InternalServerError)):
+        if exc.is_duplicate:
+            yield from _reconcile(ctx, write, refused=True)
+        elif is_uncertain(exc):
             yield from _reconcile(ctx, write)
         else:
             _finish(ctx, row, failure_outcome(exc), error=exc)
         return
-    except APIConnectionError as exc:
-        if op == "create":
-            yield from _reconcile(ctx, write)
-        else:
-            _finish(ctx, row, Outcome.FAILED, error=exc,
-                    reason=f"{exc} (the update was sent: it may have happened)")
+    except (APIConnectionError, APIResponseValidationError):
+        yield from _reconcile(ctx, write)
         return
     _finish(ctx, row, write.intent, id=obj.id, fields_written=write.fields)
 
 
-def _bulk_item(write: _Write) -> dict[str, Any]:
-    return {**write.body, "_clientRef": f"r{write.row.index}"}
+def _update_one(
+    ctx: ChunkContext, write: _Write, object_id: str, body: Mapping[str, Any] | None,
+) -> Flow[None]:
+    """One ``PUT`` of ``body``, or of a plan from a fresh read when ``body`` is ``None``.
+
+    A 409 conflict (stale ``rev``) re-reads, re-plans and retries once; an
+    uncertain answer is reconciled by reading the object.
+    """
+    row = write.row
+    if body is None:
+        live = yield from read_flow(ctx.core, ctx.kind, object_id)
+        if live is None:
+            _finish(ctx, row, Outcome.FAILED,
+                    reason=f"the {ctx.kind.name} to update is gone (deleted?): not written")
+            return
+        try:
+            plan = _readback.plan(live, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy)
+        except (InvalidRecordError, UnknownCompanyLinkError) as exc:
+            _finish(ctx, row, Outcome.FAILED, error=exc)
+            return
+        if plan is None:
+            _finish(ctx, row, Outcome.UNCHANGED, id=live.id)
+            return
+    else:
+        live = ctx.kind.from_api({"id": object_id, "attributes": {}})
+        plan = UpdatePlan(dict(body), write.fields)
+    row.sent = True
+    try:
+        updated, applied = yield from _readback.update_flow(
+            ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, live, plan,
+            company_id=row.company_id, policy=ctx.policy)
+    except FATAL_ERRORS:
+        raise
+    except (APIError, APIConnectionError, APIResponseValidationError) as exc:
+        if is_uncertain(exc):
+            yield from _reconcile(ctx, write)
+        elif isinstance(exc, APIError) and exc.status == 404:
+            _finish(ctx, row, Outcome.FAILED, error=exc,
+                    reason=f"the {ctx.kind.name} to update is gone (deleted?): not written")
+        else:
+            _finish(ctx, row, failure_outcome(exc), error=exc)
+        return
+    except (InvalidRecordError, UnknownCompanyLinkError) as exc:
+        _finish(ctx, row, Outcome.FAILED, error=exc)
+        return
+    if applied is None:
+        _finish(ctx, row, Outcome.UNCHANGED, id=updated.id)
+    else:
+        _finish(ctx, row, Outcome.UPDATED, id=updated.id, fields_written=applied.fields)
 
 
 def _rejected_index(exc: BadRequestError, size: int) -> int | None:
@@ -352,19 +566,21 @@ def _rejected_index(exc: BadRequestError, size: int) -> int | None:
 def _submit(
     ctx: ChunkContext, group: list[_Write], op: Op,
 ) -> Flow[list[tuple[str, list[_Write], float]]]:
-    """Submit one bulk job; isolate invalid items when Kustomer refuses the whole request."""
+    """Submit one bulk job; isolate invalid or oversized items when Kustomer refuses the request.
+
+    Every row of ``group`` is settled here unless its job was accepted.
+    """
     if len(group) <= ctx.single_threshold:
         for write in group:
             yield from _single(ctx, write, op)
         return []
     method = "POST" if op == "create" else "PUT"
     path = f"{ctx.kind.collection}/bulk"
+    items = [_bulk_item(ctx, w, op) for w in group]
     for write in group:
         write.row.sent = True
     try:
-        response = yield from request_flow(ctx.core, RequestSpec(
-            method=method, path=path, json=[_bulk_item(w) for w in group],
-        ))
+        response = yield from request_flow(ctx.core, RequestSpec(method=method, path=path, json=items))
     except FATAL_ERRORS:
         raise
     except BadRequestError as exc:
@@ -376,33 +592,50 @@ def _submit(
                     reason=f"Kustomer refused this record: {'; '.join(e.text for e in exc.errors)}")
             rest = group[:blamed] + group[blamed + 1:]
             return (yield from _submit(ctx, rest, op)) if rest else []
-        if len(group) == 1:
-            _finish(ctx, group[0].row, Outcome.REJECTED, error=exc)
-            return []
-        # No pointer: split in halves until each bad record stands alone.
-        middle = len(group) // 2
-        first = yield from _submit(ctx, group[:middle], op)
-        second = yield from _submit(ctx, group[middle:], op)
-        return first + second
-    except (APIConnectionError, InternalServerError) as exc:
-        if op == "update":
-            for write in group:
-                _finish(ctx, write.row, Outcome.FAILED, error=exc,
-                        reason=f"{exc} (the bulk update was sent: it may have happened)")
-            return []
-        # The job may exist with its answer lost: let it finish, then settle each row
-        # by looking it up (a lookup before the job ran would invite a duplicate).
-        yield Sleep(ctx.timing.estimate * 1.5)
+        return (yield from _halves(ctx, group, op, exc))
+    except APIError as exc:
+        if is_uncertain(exc):
+            return (yield from _uncertain_submission(ctx, group, op))
         for write in group:
-            yield from _reconcile(ctx, write)
+            write.row.sent = False
+        if exc.status == 413:
+            # Too large for Kustomer: learn the budget, and split.
+            ctx.max_body_bytes = min(ctx.max_body_bytes, max(1_000, len(json.dumps(items)) - 1))
+            return (yield from _halves(ctx, group, op, exc))
+        for write in group:
+            _finish(ctx, write.row, Outcome.REJECTED, error=exc)
         return []
+    except (APIConnectionError, APIResponseValidationError):
+        return (yield from _uncertain_submission(ctx, group, op))
     data = response.data if isinstance(response.data, Mapping) else {}
     job_id = data.get("id")
     if not job_id:
-        for write in group:
-            yield from _reconcile(ctx, write)
-        return []
+        return (yield from _uncertain_submission(ctx, group, op))
     return [(str(job_id), group, ctx.core.clock.now())]
+
+
+def _halves(
+    ctx: ChunkContext, group: list[_Write], op: Op, exc: APIError,
+) -> Flow[list[tuple[str, list[_Write], float]]]:
+    if len(group) == 1:
+        _finish(ctx, group[0].row, Outcome.REJECTED, error=exc)
+        return []
+    # No pointer: split in halves until each bad record stands alone.
+    middle = len(group) // 2
+    first = yield from _submit(ctx, group[:middle], op)
+    second = yield from _submit(ctx, group[middle:], op)
+    return first + second
+
+
+def _uncertain_submission(
+    ctx: ChunkContext, group: list[_Write], op: Op,
+) -> Flow[list[tuple[str, list[_Write], float]]]:
+    # The job may exist with its answer lost: let it finish, then settle each row
+    # by reading Kustomer (a lookup before the job ran would invite a duplicate).
+    yield Sleep(ctx.timing.estimate * 1.5)
+    for write in group:
+        yield from _reconcile(ctx, write)
+    return []
 
 
 def _job_status(response_data: Any) -> str:
@@ -415,21 +648,137 @@ def _job_status(response_data: Any) -> str:
     return ""
 
 
-def _item_outcomes(body: Any) -> dict[str, Mapping[str, Any]]:
-    """Per-item outcomes keyed by ``_clientRef``, wherever the batches answer nests them."""
-    outcomes: dict[str, Mapping[str, Any]] = {}
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            ref = node.get("_clientRef", node.get("clientRef"))
-            if isinstance(ref, str) and ("status" in node or "objectId" in node or "error" in node):
-                outcomes[ref] = node
-                continue
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return outcomes
+def _results(body: Any) -> list[Mapping[str, Any]]:
+    """Per-item results of a batches answer, in order, whatever the nesting.
+
+    The documented shape is ``[{successCount, failureCount, objectIds,
+    results: [{_clientRef, objectId, status, error}]}]`` (KUSTOMER_API.md,
+    "Bulk"); a ``data`` envelope and JSON:API-style nesting are read too.
+    """
+    out: list[Mapping[str, Any]] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, Mapping):
+            if "status" in node and any(k in node for k in ("_clientRef", "objectId", "error",
+                                                             "index")) \
+                    and "attributes" not in node and "results" not in node:
+                out.append(node)
+                return
+            for value in node.values():
+                visit(value)
+
+    visit(body)
+    if out and all(isinstance(r.get("index"), int) for r in out):
+        out.sort(key=lambda r: r["index"])
+    return out
+
+
+def _match_results(
+    ctx: ChunkContext, group: list[_Write], results: list[Mapping[str, Any]], op: Op,
+) -> dict[int, Mapping[str, Any]]:
+    """Each write's result: by ``_clientRef``, by object id (updates), else by position."""
+    matched: dict[int, Mapping[str, Any]] = {}
+    by_ref = {str(r["_clientRef"]): r for r in results if r.get("_clientRef")}
+    if by_ref:
+        for i, write in enumerate(group):
+            item = by_ref.get(f"r{write.row.index}")
+            if item is not None:
+                matched[i] = item
+        return matched
+    if op == "update":
+        by_id = {str(r.get("objectId") or r.get("id")): r for r in results
+                 if r.get("objectId") or r.get("id")}
+        for i, write in enumerate(group):
+            item = by_id.get(str(write.body["id"]))
+            if item is not None:
+                matched[i] = item
+        if matched:
+            return matched
+    if len(results) == len(group):
+        matched = dict(enumerate(results))
+    return matched
+
+
+def _await_job(
+    ctx: ChunkContext, job_id: str, group: list[_Write], submitted: float, op: Op,
+) -> Flow[None]:
+    path = f"/v1/bulk/{path_segment(job_id)}"
+    wait = submitted + ctx.timing.first_wait() - ctx.core.clock.now()
+    polls = 0
+    unreadable = 0
+    while True:
+        if wait > 0:
+            yield Sleep(wait)
+        polls += 1
+        try:
+            response = yield from request_flow(ctx.core, RequestSpec(method="GET", path=path))
+            status = _job_status(response.data)
+        except FATAL_ERRORS:
+            raise
+        except NotFoundError:
+            status = "gone"  # expired after it finished, or never readable: settle by lookups
+        except (APIError, APIConnectionError, APIResponseValidationError):
+            status = ""
+        if status in _DONE_STATUSES or status in _FAILED_STATUSES or status == "gone":
+            break
+        if not status:
+            # Unknown status values are read as "still running" (Kustomer adds enum values
+            # without notice); an answer that cannot be read at all is counted.
+            unreadable += 1
+            if unreadable >= _JOB_READ_ATTEMPTS:
+                status = "gone"
+                break
+        if ctx.core.clock.now() - submitted > ctx.bulk_timeout:
+            for write in group:
+                _finish(ctx, write.row, Outcome.FAILED,
+                        reason=f"bulk job {job_id} still {status or 'unknown'} after "
+                               f"{ctx.bulk_timeout:.0f}s: {_MAY_HAVE}")
+            return
+        wait = max(0.25, ctx.timing.estimate * 0.5)
+    if status != "gone":
+        ctx.timing.observe(first_poll_done=polls == 1, polls=polls)
+    results: list[Mapping[str, Any]] = []
+    if status != "gone":
+        try:
+            batches = yield from request_flow(ctx.core, RequestSpec(method="GET", path=f"{path}/batches"))
+            results = _results(batches.body)
+        except FATAL_ERRORS:
+            raise
+        except (APIError, APIConnectionError, APIResponseValidationError):
+            results = []
+    matched = _match_results(ctx, group, results, op)
+    for i, write in enumerate(group):
+        yield from _settle_item(ctx, write, matched.get(i), op)
+
+
+def _settle_item(ctx: ChunkContext, write: _Write, item: Mapping[str, Any] | None, op: Op) -> Flow[None]:
+    if item is None:
+        # No outcome for this item (job failed, unreadable, or expired): read Kustomer.
+        yield from _reconcile(ctx, write)
+        return
+    item_status = str(item.get("status", "")).lower()
+    object_id = item.get("objectId") or item.get("id")
+    if op == "update" and not object_id:
+        object_id = write.body.get("id")
+    if item_status in _ITEM_OK and object_id:
+        _finish(ctx, write.row, write.intent, id=str(object_id), fields_written=write.fields)
+        return
+    if item_status not in _ITEM_ERROR:
+        yield from _reconcile(ctx, write)
+        return
+    detail = _item_error(item)
+    error = APIError(status=_item_http_status(item, detail), method="POST" if op == "create" else "PUT",
+                     path=f"{ctx.kind.collection}/bulk", errors=[detail],
+                     hint="Kustomer refused this item of a bulk job")
+    if op == "create" and error.is_duplicate:
+        yield from _reconcile(ctx, write, refused=True)
+    elif op == "update" and error.is_conflict:
+        yield from _update_one(ctx, write, str(write.body["id"]), None)
+    else:
+        _finish(ctx, write.row, Outcome.REJECTED, error=error)
 
 
 def _item_error(item: Mapping[str, Any]) -> ErrorDetail:
@@ -439,118 +788,129 @@ def _item_error(item: Mapping[str, Any]) -> ErrorDetail:
     return ErrorDetail.from_api(error if error is not None else "no error details")
 
 
-def _await_job(
-    ctx: ChunkContext, job_id: str, group: list[_Write], submitted: float, op: Op,
-) -> Flow[None]:
-    path = f"/v1/bulk/{path_segment(job_id)}"
-    wait = submitted + ctx.timing.first_wait() - ctx.core.clock.now()
-    polls = 0
-    while True:
-        if wait > 0:
-            yield Sleep(wait)
-        polls += 1
-        response = yield from request_flow(ctx.core, RequestSpec(method="GET", path=path))
-        status = _job_status(response.data)
-        if status in _DONE_STATUSES or status in _FAILED_STATUSES:
-            break
-        if ctx.core.clock.now() - submitted > ctx.bulk_timeout:
-            for write in group:
-                _finish(ctx, write.row, Outcome.FAILED,
-                        reason=f"bulk job {job_id} still {status or 'unknown'} after "
-                               f"{ctx.bulk_timeout:.0f}s: the write may still happen")
-            return
-        wait = max(0.25, ctx.timing.estimate * 0.5)
-    ctx.timing.observe(first_poll_done=polls == 1, polls=polls)
-    batches = yield from request_flow(ctx.core, RequestSpec(method="GET", path=f"{path}/batches"))
-    outcomes = _item_outcomes(batches.body)
-    for write in group:
-        item = outcomes.get(f"r{write.row.index}")
-        item_status = str(item.get("status", "")).lower() if item else ""
-        object_id = item.get("objectId") or item.get("id") if item else None
-        if item_status in ("created", "updated") and object_id:
-            _finish(ctx, write.row, write.intent, id=str(object_id), fields_written=write.fields)
-        elif item is not None and item_status in ("error", "failed"):
-            detail = _item_error(item)
-            error = APIError(status=400, method="POST" if op == "create" else "PUT",
-                             path=f"{ctx.kind.collection}/bulk", errors=[detail],
-                             hint="Kustomer refused this item of a bulk job")
-            if op == "create" and error.is_duplicate:
-                yield from _reconcile(ctx, write)
-            else:
-                _finish(ctx, write.row, Outcome.REJECTED, error=error)
-        else:
-            # No outcome for this item (job failed, or answer incomplete): look it up.
-            yield from _reconcile(ctx, write)
+def _item_http_status(item: Mapping[str, Any], detail: ErrorDetail) -> int:
+    for value in (detail.status, item.get("statusCode")):
+        try:
+            status = int(str(value))
+        except ValueError:
+            continue
+        if 400 <= status < 600:
+            return status
+    text = detail.text.lower()
+    if "conflict" in text or "stale" in text:
+        return 409
+    return 400
 
 
 # -- 5. reconciliation --------------------------------------------------------------
 
-def _reconcile(ctx: ChunkContext, write: _Write, *, retry: bool = True) -> Flow[None]:
+def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Flow[None]:
     """Settle a row whose write is uncertain by reading Kustomer, then writing once if needed.
 
+    ``refused``: Kustomer refused our create as a duplicate, so the object it
+    finds was there before us (``unchanged``/``updated``, never ``created``).
     A unique anchor (external id, email) in the record is looked up with the
     direct endpoints, which are exact and current; only records keyed on a
-    custom field alone depend on the search index, searched again after short
-    waits before a create is re-sent.
+    custom field alone depend on the search index, searched again after
+    short waits before a create is re-sent. An update is settled by reading
+    the object by id.
     """
+    if write.intent is Outcome.UPDATED:
+        yield from _reconcile_update(ctx, write)
+        return
     row = write.row
     key, value = _anchor(ctx, row)
-    matches: list[Any] = []
-    for pause in ctx.reconcile_waits if key.kind == "custom" else (0.0,):
-        if pause:
-            yield Sleep(pause)
-        matches = yield from _flows.find_flow(ctx.core, ctx.kind, key, value)
-        matches = [m for m in matches if row.key_value in ctx.key.value_of(m)]
-        if matches:
-            break
-    if len(matches) > 1:
-        ids = tuple(m.id for m in matches)
-        _finish(ctx, row, Outcome.AMBIGUOUS, candidates=ids,
-                reason=f"{len(ids)} {ctx.kind.name}s have {ctx.key.label}={row.key_value!r}")
-        return
-    if not matches:
-        if write.intent is not Outcome.CREATED:
-            _finish(ctx, row, Outcome.FAILED, reason="the object to update is gone")
+    resends = 0
+    while True:
+        matches: list[Found] = []
+        for pause in ctx.reconcile_waits if key.kind == "custom" and not refused else (0.0,):
+            if pause:
+                yield Sleep(pause)
+            matches = yield from _flows.candidates_flow(ctx.core, ctx.kind, key, value)
+            matches = [m for m in matches if row.key_value in ctx.key.value_of(m[0])]
+            if matches:
+                break
+        if len(matches) > 1:
+            ids = tuple(m[0].id for m in matches)
+            _finish(ctx, row, Outcome.AMBIGUOUS, candidates=ids,
+                    reason=f"{len(ids)} {ctx.kind.name}s have {ctx.key.label}={row.key_value!r}")
             return
+        if matches:
+            yield from _reconcile_found(ctx, write, matches[0], refused)
+            return
+        if refused:
+            _finish(ctx, row, Outcome.REJECTED, reason="Kustomer refused the create as a duplicate "
+                    "of another object (a unique value such as an email or phone is taken)")
+            return
+        resends += 1
         try:
             obj = yield from _flows.create_flow(ctx.core, ctx.kind, {
                 k: v for k, v in write.body.items() if k != "id"})
         except FATAL_ERRORS:
             raise
         except APIError as exc:
-            if not (exc.is_duplicate and retry):
-                _finish(ctx, row, failure_outcome(exc), error=exc)
-                return
-            # A write we could not see yet (a late bulk job) got there first: look again.
-            yield from _reconcile(ctx, write, retry=False)
+            if exc.is_duplicate:
+                refused = True  # a write we could not see yet (a late bulk job) got there first
+                continue
+            if is_uncertain(exc) and resends < max(1, ctx.core.config.max_retries):
+                continue
+            _finish(ctx, row, Outcome.FAILED if is_uncertain(exc) else failure_outcome(exc),
+                    error=exc, reason=f"{reason_of(exc)}" + (
+                        f" (the create was sent: {_MAY_HAVE})" if is_uncertain(exc) else ""))
             return
-        except APIConnectionError as exc:
-            if retry:
-                yield from _reconcile(ctx, write, retry=False)
-            else:
-                _finish(ctx, row, Outcome.FAILED, error=exc,
-                        reason=f"{exc} (the create was sent: it may have happened)")
+        except (APIConnectionError, APIResponseValidationError) as exc:
+            if resends < max(1, ctx.core.config.max_retries):
+                continue
+            _finish(ctx, row, Outcome.FAILED, error=exc,
+                    reason=f"{reason_of(exc)} (the create was sent: {_MAY_HAVE})")
             return
         _finish(ctx, row, Outcome.CREATED, id=obj.id, fields_written=write.fields)
         return
-    existing = matches[0]
-    update = plan_update(existing, row.mapped, ctx.key, company_id=row.company_id)
+
+
+def _reconcile_found(ctx: ChunkContext, write: _Write, found: Found, refused: bool) -> Flow[None]:
+    row = write.row
+    obj, fresh = found
+    try:
+        live, update = yield from settle_flow(
+            ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, obj, fresh=fresh,
+            company_id=row.company_id, policy=ctx.policy)
+    except (InvalidRecordError, UnknownCompanyLinkError) as exc:
+        _finish(ctx, row, Outcome.FAILED, error=exc)
+        return
+    if live is None:
+        _finish(ctx, row, Outcome.FAILED, reason=f"could not settle the write: {_MAY_HAVE}")
+        return
     if update is None:
-        # Kustomer holds exactly what we sent: our write went through.
-        _finish(ctx, row, write.intent, id=existing.id, fields_written=write.fields)
+        # Kustomer holds exactly the row's values: ours if our create may have landed.
+        _finish(ctx, row, Outcome.UNCHANGED if refused else write.intent, id=live.id,
+                fields_written=() if refused else write.fields)
         return
     if ctx.mode == "create_only":
-        _finish(ctx, row, Outcome.SKIPPED, id=existing.id,
+        _finish(ctx, row, Outcome.SKIPPED, id=live.id,
                 reason="already exists (created concurrently) and mode is create_only")
         return
-    try:
-        obj = yield from _flows.update_flow(ctx.core, ctx.kind, existing.id, update.body)
-    except FATAL_ERRORS:
-        raise
-    except (APIError, APIConnectionError) as exc:
-        _finish(ctx, row, failure_outcome(exc), error=exc)
+    yield from _update_one(ctx, _Write(row, {"id": live.id, **update.body}, update.fields,
+                                       Outcome.UPDATED), live.id, update.body)
+
+
+def _reconcile_update(ctx: ChunkContext, write: _Write) -> Flow[None]:
+    row = write.row
+    object_id = str(write.body["id"])
+    live = yield from read_flow(ctx.core, ctx.kind, object_id)
+    if live is None:
+        _finish(ctx, row, Outcome.FAILED, reason=f"the {ctx.kind.name} to update is gone")
         return
-    _finish(ctx, row, Outcome.UPDATED, id=obj.id, fields_written=update.fields)
+    try:
+        update = _readback.plan(live, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy)
+    except (InvalidRecordError, UnknownCompanyLinkError) as exc:
+        _finish(ctx, row, Outcome.FAILED, error=exc)
+        return
+    if update is None:
+        _finish(ctx, row, Outcome.UPDATED, id=live.id, fields_written=write.fields)
+        return
+    # Not applied (or not yet): send it once more; an update is safe to repeat.
+    yield from _update_one(ctx, write, live.id, update.body)
 
 
 def _anchor(ctx: ChunkContext, row: Row) -> tuple[SyncKey, Any]:

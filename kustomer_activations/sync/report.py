@@ -35,6 +35,9 @@ class SyncReport:
         duration: seconds from start to finish (on the client's clock).
         cancelled: True when the sync was interrupted; rows not completed
             are counted as failed with a reason saying whether they were sent.
+        notes: what the sync learned about the org on the way and what it
+            cost (e.g. a search form Kustomer refused and the one used
+            instead), one line each.
     """
 
     object_type: str = ""
@@ -46,6 +49,7 @@ class SyncReport:
     requests: int = 0
     duration: float = 0.0
     cancelled: bool = False
+    notes: list[str] = attrs.field(factory=list)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
 
     def add(self, result: UpsertResult) -> None:
@@ -132,6 +136,7 @@ class SyncReport:
         ]
         if self.cancelled:
             lines.append("CANCELLED: rows not completed are counted as failed")
+        lines.extend(f"note: {note}" for note in self.notes)
         for failure in self.failures[:5]:
             lines.append(f"  row {failure.row}: {failure.describe()}")
         if len(self.failures) > 5:
@@ -162,6 +167,7 @@ class SyncReport:
             "duration": self.duration,
             "cancelled": self.cancelled,
             "failures": len(self.failures),
+            "notes": list(self.notes),
         }
 
     def export_failures(self, path: str | Path) -> int:

@@ -87,7 +87,8 @@ def test_customer_external_id_update_merges_arrays_and_keeps_company(
             "tags": ["a", "b", "c"],
             "emails": [{"type": "work", "email": "old@ex.com", "verified": True},
                        {"type": "home", "email": "new@ex.com"}],
-            "custom": {"scoreNum": 3},
+            # The whole custom object: right whether Kustomer merges or replaces it.
+            "custom": {"tierStr": "gold", "keepStr": "k", "scoreNum": 3},
             "company": "co9",
         }),
     ]
@@ -225,7 +226,8 @@ def test_customer_custom_num_key_searches_a_number_and_updates(
                     key=SyncKey.custom("accountNum"))
     assert sent(router) == [
         ("POST", SEARCH, _search_body("customer_custom_accountNum", 42)),
-        ("PUT", "/v1/customers/c1", {"custom": {"tierStr": "b"}, "company": "co1"}),
+        ("PUT", "/v1/customers/c1", {"custom": {"accountNum": 42, "tierStr": "b"},
+                                     "company": "co1"}),
     ]
     assert result.outcome is Outcome.UPDATED
     assert result.key_value == "42"
@@ -251,6 +253,9 @@ def test_search_hits_not_holding_the_value_are_ignored(
 ) -> None:
     router.post("/v1/customers/search").mock(return_value=many(
         customer("c1", custom={"skuStr": "S"}), customer("c2", custom={"skuStr": "s"})))
+    # The hit does not show "name": it is read by id before it is compared.
+    router.get("/v1/customers/c2").mock(
+        return_value=one(customer("c2", custom={"skuStr": "s"}, name="y")))
     router.put("/v1/customers/c2").mock(side_effect=echo("c2"))
     result = upsert(flavor, client, "customers", {"custom": {"skuStr": "s"}, "name": "x"},
                     key="custom.skuStr")
@@ -281,12 +286,18 @@ def test_company_update_merges_domains_never_sends_company(
 ) -> None:
     router.get("/v1/companies").mock(return_value=many(company(
         "co1", externalId="e1", name="Acme", domains=[{"domain": "acme.com"}], tags=["t"])))
+    # A list entry may be partial, and a company PUT may replace the document: read it first.
+    router.get("/v1/companies/co1").mock(return_value=one(company(
+        "co1", externalId="e1", name="Acme", domains=[{"domain": "acme.com"}], tags=["t"],
+        rev=4)))
     router.put("/v1/companies/co1").mock(side_effect=echo("co1", "company"))
     result = upsert(flavor, client, "companies",
                     {"externalId": "e1", "name": "Acme Inc", "domains": ["ACME.com", "acme.io"]})
-    assert sent(router)[1] == ("PUT", "/v1/companies/co1", {
-        "name": "Acme Inc", "domains": [{"domain": "acme.com"}, {"domain": "acme.io"}]})
+    assert sent(router)[1:] == [("GET", "/v1/companies/co1", None), ("PUT", "/v1/companies/co1", {
+        "name": "Acme Inc", "externalId": "e1", "tags": ["t"], "rev": 4,
+        "domains": [{"domain": "acme.com"}, {"domain": "acme.io"}]})]
     assert result.outcome is Outcome.UPDATED
+    assert set(result.fields_written) == {"name", "domains"}
 
 
 def test_company_two_with_external_id_is_ambiguous(
@@ -321,12 +332,16 @@ def test_company_name_length_is_invalid_before_io(
 def test_company_custom_key(flavor: str, client: Any, router: respx.MockRouter) -> None:
     router.post("/v1/customers/search").mock(return_value=many(
         company("co1", name="Acme", custom={"dunsStr": "123"})))
+    router.get("/v1/companies/co1").mock(return_value=one(
+        company("co1", name="Acme", custom={"dunsStr": "123"}, employeeCount=None)))
     router.put("/v1/companies/co1").mock(side_effect=echo("co1", "company"))
     result = upsert(flavor, client, "companies",
                     {"custom": {"dunsStr": "123"}, "employeeCount": 10}, key="custom.dunsStr")
     assert sent(router) == [
         ("POST", SEARCH, _search_body("company_custom_dunsStr", "123", "company")),
-        ("PUT", "/v1/companies/co1", {"employeeCount": 10}),
+        ("GET", "/v1/companies/co1", None),
+        ("PUT", "/v1/companies/co1", {"employeeCount": 10, "name": "Acme",
+                                      "custom": {"dunsStr": "123"}}),
     ]
     assert result.outcome is Outcome.UPDATED
 

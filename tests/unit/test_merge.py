@@ -16,7 +16,9 @@ EMAIL = SyncKey.email()
 
 
 def customer(**attributes: Any) -> Customer:
-    relationships = attributes.pop("relationships", {})
+    # An answer that shows the link (none, unless given): see test_unknown_company_link_*.
+    shown: dict[str, Any] = {} if "company" in attributes else {"company": {"data": None}}
+    relationships = attributes.pop("relationships", shown)
     return Customer.from_api({"type": "customer", "id": "c1", "attributes": attributes,
                               "relationships": relationships})
 
@@ -63,9 +65,14 @@ def test_only_changed_mapped_fields_are_written_and_company_resent() -> None:
                         custom={"tierStr": "a", "otherStr": "keep"},
                         relationships={"company": {"data": {"id": "co-1"}}})
     rec = mapped({"externalId": "u-1", "name": "Ada L", "custom": {"tierStr": "b"}})
-    plan = plan_update(existing, rec, EXT)
+    plan = plan_update(existing, rec, EXT, custom_mode="changed")
     assert plan == UpdatePlan({"name": "Ada L", "custom": {"tierStr": "b"}, "company": "co-1"},
                               ("name", "custom.tierStr"))
+    # The default sends the whole custom object: right if Kustomer replaces it on update.
+    merged = plan_update(existing, rec, EXT)
+    assert merged == UpdatePlan(
+        {"name": "Ada L", "custom": {"tierStr": "b", "otherStr": "keep"}, "company": "co-1"},
+        ("name", "custom.tierStr"))
 
 
 def test_company_omitted_when_customer_has_none() -> None:
@@ -120,8 +127,12 @@ def test_set_if_empty_is_honoured() -> None:
 
 def test_custom_only_mapped_keys_and_null_clears() -> None:
     existing = customer(custom={"aStr": "1", "bStr": "2", "cNum": 3})
-    plan = plan_update(existing, mapped({"custom": {"aStr": "1", "cNum": None}}), EXT)
+    plan = plan_update(existing, mapped({"custom": {"aStr": "1", "cNum": None}}), EXT,
+                       custom_mode="changed")
     assert plan == UpdatePlan({"custom": {"cNum": None}}, ("custom.cNum",))
+    merged = plan_update(existing, mapped({"custom": {"aStr": "1", "cNum": None}}), EXT)
+    assert merged == UpdatePlan({"custom": {"aStr": "1", "bStr": "2", "cNum": None}},
+                                ("custom.cNum",))
     assert plan_update(existing, mapped({"custom": {"zStr": None}}), EXT) is None
 
 
@@ -210,3 +221,56 @@ def test_company_update() -> None:
     assert plan == UpdatePlan({"domains": [{"domain": "acme.io"}, {"domain": "acme.com"}]},
                               ("domains",))
     assert "company" not in plan.body
+
+
+def test_rev_is_sent_only_when_asked_and_known() -> None:
+    existing = customer(name="A", rev=7)
+    plan = plan_update(existing, mapped({"name": "B"}), EXT, with_rev=True)
+    assert plan is not None and plan.body == {"name": "B", "rev": 7}
+    plan = plan_update(customer(name="A"), mapped({"name": "B"}), EXT, with_rev=True)
+    assert plan is not None and "rev" not in plan.body
+    assert plan_update(existing, mapped({"name": "A"}), EXT, with_rev=True) is None
+
+
+def test_full_company_document_keeps_every_writable_attribute() -> None:
+    co = company(name="Acme", externalId="c-1", domains=[{"domain": "acme.io"}],
+                 emails=[{"type": "work", "email": "hi@acme.io", "verified": False, "id": None}],
+                 employeeCount=5, tags=["t"], custom={"tierStr": "a", "goneStr": None},
+                 createdAt="2024-01-01T00:00:00Z", displayName="Acme", rev=3)
+    plan = plan_update(co, mapped({"externalId": "c-1", "name": "Acme Inc"}, "company"), EXT,
+                       full_document=True, with_rev=True)
+    assert plan is not None and plan.fields == ("name",)
+    assert plan.body == {
+        "name": "Acme Inc", "externalId": "c-1", "domains": [{"domain": "acme.io"}],
+        "emails": [{"type": "work", "email": "hi@acme.io", "verified": False}],
+        "employeeCount": 5, "tags": ["t"], "custom": {"tierStr": "a"}, "rev": 3,
+    }
+    assert plan_update(co, mapped({"name": "Acme"}, "company"), EXT, full_document=True) is None
+
+
+def test_unknown_company_link_blocks_an_update_that_would_omit_it() -> None:
+    from kustomer_activations.errors import UnknownCompanyLinkError
+
+    hidden = Customer.from_api({"type": "customer", "id": "c1", "attributes": {"name": "A"}})
+    assert not hidden.company_known and hidden.company_id is None
+    assert plan_update(hidden, mapped({"name": "A"}), EXT) is None  # nothing to write: fine
+    with pytest.raises(UnknownCompanyLinkError, match="companyExternalId"):
+        plan_update(hidden, mapped({"name": "B"}), EXT)
+    # A record that sets the link can always be written: the link is resent.
+    plan = plan_update(hidden, mapped({"name": "A"}), EXT, company_id="co-5")
+    assert plan == UpdatePlan({"company": "co-5"}, ("company",))
+    plan = plan_update(hidden, mapped({"name": "B", "company": None}), EXT)
+    assert plan == UpdatePlan({"name": "B", "company": None}, ("name", "company"))
+
+
+@pytest.mark.parametrize(("resource", "link", "known"), [
+    ({"relationships": {"company": {"data": {"type": "company", "id": "co-1"}}}}, "co-1", True),
+    ({"relationships": {"company": {"data": None}}}, None, True),
+    ({"attributes": {"company": "co-2"}}, "co-2", True),
+    ({"attributes": {"company": None}}, None, True),
+    ({"relationships": {"org": {"data": {"type": "org", "id": "o"}}}}, None, False),
+    ({}, None, False),
+])
+def test_company_link_readings(resource: dict[str, Any], link: str | None, known: bool) -> None:
+    c = Customer.from_api({"type": "customer", "id": "c1", "attributes": {}, **resource})
+    assert (c.company_id, c.company_known) == (link, known)

@@ -1,0 +1,239 @@
+"""When an answer cannot be trusted to plan a write, read the object by id first.
+
+Kustomer's public material disagrees with itself on what its answers show
+(KUSTOMER_API.md, "Where the public material disagrees"): a search hit may
+carry only ``name``/``displayName``/dates/``rev`` (no ``externalId``,
+``emails`` or ``custom``), a company list entry may lack most attributes,
+no customer answer is documented to show the company link, and search
+reads a lagging index. Planning an update from such an answer can write a
+duplicate (a hit without the key counted as "no match"), unlink a customer
+(an update that omits ``company``), wipe data (arrays and, under one
+reading, ``custom`` and whole company documents are replaced) or write
+stale values back.
+
+The rules here are one policy for every reading, shared by the single
+upsert and the batch engine:
+
+* a hit that does not show the key's attribute is *unconfirmed*: it is
+  read by id before anything is decided (never a miss, never created over);
+* a mapped field the answer does not show is read by id before it is
+  compared (an absent attribute is not an empty one);
+* an update is planned from a live read (not the index) when it writes a
+  list field, a whole company document, or a customer whose company link
+  the index answer did not show; with ``fresh_reads`` always;
+* every update carries the ``rev`` it was planned against where Kustomer's
+  schema accepts it, and a 409 conflict re-reads, re-plans and retries once;
+* a customer whose company link no answer shows is not updated unless the
+  record sets the link (:class:`~kustomer_activations.errors.UnknownCompanyLinkError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from .._core.effects import Flow
+from .._core.request import Core, RequestSpec, request_flow
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    NotFoundError,
+    UnknownCompanyLinkError,
+)
+from ..mapping import MappedRecord
+from ..merge import CustomMode, UpdatePlan, plan_update
+from ..models import Company, Customer, SyncKey
+from ._kinds import COMPANY, ObjectKind
+
+__all__ = [
+    "ARRAY_FIELDS",
+    "WritePolicy",
+    "is_uncertain",
+    "key_visible",
+    "read_flow",
+    "settle_flow",
+    "update_flow",
+]
+
+#: Array fields Kustomer replaces on update (ASSUMED): a merge on stale data could drop items.
+ARRAY_FIELDS = frozenset({"emails", "phones", "tags", "urls", "socials", "locations", "domains",
+                          "sharedEmails", "sharedPhones", "externalIds", "whatsapps"})
+
+
+@attrs.frozen(kw_only=True)
+class WritePolicy:
+    """How updates are planned; see the module notes.
+
+    Attributes:
+        custom_updates: ``"merged"`` sends the whole ``custom`` object on a
+            change (right whether Kustomer merges or replaces it);
+            ``"changed"`` only the changed keys (smaller, right only if
+            Kustomer merges ``custom`` key by key).
+        company_updates: ``"full"`` resends every writable company attribute
+            on a change (right whether a company ``PUT`` is partial or not);
+            ``"changed"`` only the changed fields.
+        fresh_reads: read every matched object by id before deciding, so no
+            decision rests on the search index.
+    """
+
+    custom_updates: CustomMode = "merged"
+    company_updates: Literal["full", "changed"] = "full"
+    fresh_reads: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.custom_updates not in ("merged", "changed"):
+            raise ValueError("custom_updates must be 'merged' or 'changed'")
+        if self.company_updates not in ("full", "changed"):
+            raise ValueError("company_updates must be 'full' or 'changed'")
+
+
+def key_visible(obj: Customer | Company, key: SyncKey) -> bool:
+    """Whether ``obj``'s answer shows the attribute ``key`` reads (else it cannot be confirmed)."""
+    attributes = obj.attributes
+    if key.kind == "external_id":
+        return "externalId" in attributes
+    if key.kind == "email":
+        return "emails" in attributes
+    return isinstance(attributes.get("custom"), Mapping)
+
+
+def _fields_visible(obj: Customer | Company, mapped: MappedRecord) -> bool:
+    attributes = obj.attributes
+    for name in mapped.payload:
+        if name == "company":
+            continue
+        if name == "custom":
+            if not isinstance(attributes.get("custom"), Mapping):
+                return False
+        elif name not in attributes:
+            return False
+    return True
+
+
+def _read_before_write(obj: Customer | Company, plan: UpdatePlan, policy: WritePolicy) -> bool:
+    if ARRAY_FIELDS.intersection(plan.fields):
+        return True
+    if isinstance(obj, Company):
+        return policy.company_updates == "full"
+    return not obj.company_known
+
+
+def is_uncertain(exc: BaseException) -> bool:
+    """Whether a write that failed with ``exc`` may still have been applied.
+
+    No answer (connection lost, timeout), a 5xx or 408 answer, or a 2xx
+    answer that could not be read: Kustomer may have applied the write.
+    """
+    if isinstance(exc, (APIConnectionError, APIResponseValidationError)):
+        return True
+    return isinstance(exc, APIError) and (exc.status >= 500 or exc.status == 408)
+
+
+def _with_rev(kind: ObjectKind, bulk: bool) -> bool:
+    # The published company bulk PUT item schema has no ``rev``; every other update body does.
+    return not (bulk and kind is COMPANY)
+
+
+def plan(
+    obj: Customer | Company, kind: ObjectKind, key: SyncKey, mapped: MappedRecord,
+    company_id: str | None, policy: WritePolicy, *, bulk: bool = False,
+) -> UpdatePlan | None:
+    """:func:`~kustomer_activations.merge.plan_update` with the policy's options."""
+    return plan_update(
+        obj, mapped, key, company_id=company_id, custom_mode=policy.custom_updates,
+        full_document=kind is COMPANY and policy.company_updates == "full",
+        with_rev=_with_rev(kind, bulk),
+    )
+
+
+def read_flow(core: Core, kind: ObjectKind, object_id: str) -> Flow[Any]:
+    """``GET /v1/<objects>/{id}``; ``None`` when it is gone (404)."""
+    path = kind.item_path(object_id)
+    try:
+        response = yield from request_flow(core, RequestSpec(method="GET", path=path))
+    except NotFoundError:
+        return None
+    data = response.data
+    if not isinstance(data, Mapping) or not data.get("id"):
+        raise APIResponseValidationError(
+            "expected a 'data' object with an id", method="GET", path=path,
+            status=response.status, body=response.body,
+        )
+    return kind.from_api(data)
+
+
+def settle_flow(
+    core: Core, kind: ObjectKind, key: SyncKey, key_value: str, mapped: MappedRecord,
+    obj: Customer | Company, *, fresh: bool, company_id: str | None, policy: WritePolicy,
+    bulk: bool = False,
+) -> Flow[tuple[Any, UpdatePlan | None]]:
+    """The object to update and the plan, read by id first where the answer falls short.
+
+    ``fresh`` says whether ``obj`` came from a live read (by id or a direct
+    lookup) rather than from the search index or a list. Returns
+    ``(None, None)`` when the live object no longer holds the key (or is
+    gone): the caller treats that as no match.
+
+    Raises:
+        UnknownCompanyLinkError: a live read does not show the customer's
+            company link and the record does not set it.
+    """
+    if not fresh and (policy.fresh_reads or not key_visible(obj, key)
+                      or not _fields_visible(obj, mapped)):
+        obj = yield from read_flow(core, kind, obj.id)
+        fresh = True
+        if obj is None or key_value not in key.value_of(obj):
+            return None, None
+    try:
+        update = plan(obj, kind, key, mapped, company_id, policy, bulk=bulk)
+    except UnknownCompanyLinkError:
+        if fresh:
+            raise
+        update = None
+        must_read = True
+    else:
+        must_read = update is not None and not fresh and _read_before_write(obj, update, policy)
+    if must_read:
+        obj = yield from read_flow(core, kind, obj.id)
+        if obj is None or key_value not in key.value_of(obj):
+            return None, None
+        update = plan(obj, kind, key, mapped, company_id, policy, bulk=bulk)
+    return obj, update
+
+
+def update_flow(
+    core: Core, kind: ObjectKind, key: SyncKey, key_value: str, mapped: MappedRecord,
+    obj: Customer | Company, update: UpdatePlan, *, company_id: str | None, policy: WritePolicy,
+) -> Flow[tuple[Any, UpdatePlan | None]]:
+    """Send one update; on a 409 conflict (stale ``rev``) re-read, re-plan and retry once.
+
+    Returns the updated object and the plan that was applied, or the live
+    object and ``None`` when a re-read shows nothing left to write.
+    """
+    path = kind.item_path(obj.id)
+    body = dict(update.body)
+    for attempt in (1, 2):
+        try:
+            response = yield from request_flow(core, RequestSpec(method="PUT", path=path, json=body))
+        except APIError as exc:
+            if attempt == 2 or not exc.is_conflict:
+                raise
+            fresh = yield from read_flow(core, kind, obj.id)
+            if fresh is None:
+                raise
+            again = plan(fresh, kind, key, mapped, company_id, policy)
+            if again is None:
+                return fresh, None
+            update, body = again, dict(again.body)
+            continue
+        data = response.data
+        if not isinstance(data, Mapping):
+            raise APIResponseValidationError(
+                "expected a 'data' object", method="PUT", path=path, status=response.status,
+                body=response.body,
+            )
+        return kind.from_api(data), update
+    raise AssertionError("unreachable")  # pragma: no cover
