@@ -7,6 +7,7 @@ Run it (no pytest)::
     python benchmarks/sync_benchmark.py --quick          # 10k rows only (smoke run, ~2 min)
     python benchmarks/sync_benchmark.py --markdown       # the table as Markdown
     python benchmarks/sync_benchmark.py --sizes 10000 --keys externalId --scale 4
+    python benchmarks/sync_benchmark.py --quick --readings strictest   # pessimistic API readings
 
 What runs
 ---------
@@ -17,6 +18,15 @@ requests/min, 100 searches/min, bulk jobs ``queued`` 1 s + 10 ms per item):
 * **cold**: every row is new (``upsert_many`` creates them all);
 * **warm**: the same rows again, 5 % of them with a changed ``name`` (the org
   now holds every customer: 95 % come back ``unchanged``, 5 % ``updated``).
+
+``--readings strictest`` runs the same syncs against an emulator that takes
+the pessimistic reading of every unclear point of Kustomer's API
+(``Readings.strictest()``: minimal search hits, a hidden company link,
+``in`` limited to 20 values, 413 above 100 KB, ``custom`` and company
+documents replaced on update, indexed search documents, ``rev`` enforced,
+short search pages, bulk jobs that expire). Its rows map a company link
+(``companyExternalId``, 50 companies), as a customer sync must for updates
+to be safe when Kustomer never shows the link.
 
 In the same run, the **naive baseline**: ``for row in rows:
 client.customers.upsert(row, key="externalId")`` (a lookup and a write per
@@ -115,10 +125,16 @@ class BenchClock:
 
 # -- input rows ----------------------------------------------------------------------
 
-def make_row(key: str, i: int, changed: bool) -> dict[str, Any]:
-    """Row ``i`` for a sync on ``key``; ``changed`` gives it a new name (warm runs)."""
+COMPANIES = 50  # companies a linked run's rows point at
+
+
+def make_row(key: str, i: int, changed: bool, link: bool = False) -> dict[str, Any]:
+    """Row ``i`` for a sync on ``key``; ``changed`` gives it a new name (warm runs);
+    ``link`` adds a company link (``companyExternalId``)."""
     name = f"Customer {i} (renamed)" if changed else f"Customer {i}"
     row: dict[str, Any] = {"name": name, "custom": {"tierStr": ("gold", "silver", "bronze")[i % 3]}}
+    if link:
+        row["companyExternalId"] = f"co-{i % COMPANIES:02d}"
     if key == "externalId":
         row["externalId"] = f"ext-{i:07d}"
     elif key == "email":
@@ -128,10 +144,10 @@ def make_row(key: str, i: int, changed: bool) -> dict[str, Any]:
     return row
 
 
-def rows(key: str, n: int, warm: bool, offset: int = 0) -> Iterator[dict[str, Any]]:
+def rows(key: str, n: int, warm: bool, offset: int = 0, link: bool = False) -> Iterator[dict[str, Any]]:
     """The input, generated lazily so its size is never held in memory."""
     for i in range(offset, offset + n):
-        yield make_row(key, i, warm and i % CHANGED_EVERY == 0)
+        yield make_row(key, i, warm and i % CHANGED_EVERY == 0, link)
 
 
 # -- the measured child process ------------------------------------------------------
@@ -180,6 +196,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     clock = BenchClock(spec["scale"], spec["start"], spec["origin"])
     key, n, warm, naive = spec["key"], spec["rows"], spec["warm"], spec["naive"]
     offset = spec.get("offset", 0)
+    link = bool(spec.get("link"))
     # TCP_NODELAY: without it, Nagle + delayed ACK add ~40 ms to every loopback round trip.
     transport = httpx.HTTPTransport(
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
@@ -196,13 +213,13 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     if naive:
         sent0 = client._core.pacer.sent  # every request sent claims one pacer slot
         counts: dict[str, int] = {}
-        for row in rows(key, n, warm, offset):
+        for row in rows(key, n, warm, offset, link):
             result = client.customers.upsert(row, key=KEYS[key])
             counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
         requests = client._core.pacer.sent - sent0
     else:
         report = client.customers.upsert_many(
-            rows(key, n, warm, offset), key=KEYS[key], concurrency=spec["concurrency"],
+            rows(key, n, warm, offset, link), key=KEYS[key], concurrency=spec["concurrency"],
             chunk_size=spec["chunk_size"])
         requests = report.requests
         counts = {o.value: c for o, c in report.counts.items() if c}
@@ -215,7 +232,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     http.close()
     # CPU of producing the input alone, subtracted from the sync's CPU.
     t = time.process_time()
-    for _ in rows(key, n, warm, offset):
+    for _ in rows(key, n, warm, offset, link):
         pass
     gen_cpu = time.process_time() - t
     return {
@@ -242,7 +259,7 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     spec = {"url": url, "scale": clock.scale, "start": clock.start, "origin": clock.origin,
             "key": key, "rows": n, "warm": warm, "naive": naive, "offset": offset,
             "tracemalloc": args.tracemalloc, "concurrency": args.concurrency,
-            "chunk_size": args.chunk_size}
+            "chunk_size": args.chunk_size, "link": args.readings != "default"}
     logged_before = len(emu.requests)
     limited_before = emu.rate_limited
     emu_cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -262,6 +279,7 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     busy = sum(1 for r in answered if r.time <= busy_end) / (RPM * busy_min) if busy_min > 0 else 0.0
     row = {
         "label": label, "key": key, "rows": n, "warm": warm, "naive": naive,
+        "readings": args.readings,
         "req_per_rec": out["requests"] / n,
         "emu_requests": len(records),
         "rec_per_min": rpm,
@@ -285,11 +303,15 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     return row
 
 
-def new_org(clock: BenchClock) -> tuple[Any, Any]:
+def new_org(clock: BenchClock, readings: str = "default") -> tuple[Any, Any]:
     from kustomer_activations.testing import KustomerEmulator
 
     emu = KustomerEmulator(requests_per_minute=RPM, searches_per_minute=SPM, clock=clock,
-                           log_bodies=False, bulk_delay=1.0, bulk_item_delay=0.01)
+                           log_bodies=False, bulk_delay=1.0, bulk_item_delay=0.01,
+                           readings=readings)
+    if readings != "default":
+        for c in range(COMPANIES):
+            emu.seed_company({"name": f"Company {c:02d}", "externalId": f"co-{c:02d}"})
     emu.define_custom_attribute("customer", "tierStr", "Tier")
     emu.define_custom_attribute("customer", CUSTOM_KEY, "Account id")
     server = emu.serve()
@@ -305,6 +327,8 @@ def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -
     body = []
     for r in results:
         kind = "naive loop" if r["naive"] else ("warm 5%" if r["warm"] else "cold")
+        if r.get("readings", "default") != "default":
+            kind += f" ({r['readings']})"
         body.append([
             kind, r["key"], f"{r['rows']:,}", f"{r['req_per_rec']:.4f}", f"{r['rec_per_min']:,.0f}",
             f"{r['rec_per_min'] / naive_rpm:.1f}x" if naive_rpm else "-",
@@ -378,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="upsert_many concurrency (default 8)")
     parser.add_argument("--chunk-size", type=int, default=500, help="upsert_many chunk_size (default 500)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--readings", default="default",
+                        help="emulator readings preset for the batch syncs: default or strictest")
     parser.add_argument("--json", metavar="PATH", help="also write every number to PATH")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -407,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     results.append(naive)
     for n in sizes:
         for key in keys:
-            emu, server = new_org(clock)
+            emu, server = new_org(clock, args.readings)
             try:
                 results.append(measure(emu, server.url, clock, args, label=f"cold {key}",
                                        key=key, n=n, warm=False))

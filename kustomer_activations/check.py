@@ -9,6 +9,7 @@ import attrs
 
 from ._core.effects import Flow
 from ._core.request import Core, RequestSpec, request_flow
+from .errors import APIResponseValidationError
 
 __all__ = ["SYNC_ROLES", "ConnectionCheck", "check_flow", "missing_roles"]
 
@@ -101,11 +102,17 @@ def _text(value: Any) -> str | None:
 def check_flow(core: Core) -> Flow[ConnectionCheck]:
     """``GET /v1/auth/tokens/current`` and compare the roles with :data:`SYNC_ROLES`."""
     response = yield from request_flow(core, RequestSpec(method="GET", path="/v1/auth/tokens/current"))
-    data = response.data if isinstance(response.data, Mapping) else {}
-    attributes = data.get("attributes") if isinstance(data.get("attributes"), Mapping) else {}
-    assert isinstance(attributes, Mapping)
-    roles_raw = attributes.get("roles") or []
-    roles = tuple(str(r) for r in roles_raw) if isinstance(roles_raw, list) else ()
+    data = response.data
+    attributes = data.get("attributes") if isinstance(data, Mapping) else None
+    roles_raw = attributes.get("roles", []) if isinstance(attributes, Mapping) else None
+    if not isinstance(data, Mapping) or not isinstance(attributes, Mapping) \
+            or not isinstance(roles_raw, list):
+        # An answer without a readable role list is an error, not a key that holds no role.
+        raise APIResponseValidationError(
+            "expected 'data.attributes' with a 'roles' list", method="GET",
+            path="/v1/auth/tokens/current", status=response.status, body=response.body,
+        )
+    roles = tuple(str(r) for r in roles_raw)
     missing = missing_roles(roles)
     org = attributes.get("org") or attributes.get("orgName")
     relationships = data.get("relationships")

@@ -10,6 +10,7 @@ Two families:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "RateLimitError",
     "STATUS_ERRORS",
     "UnprocessableEntityError",
+    "UnknownCompanyLinkError",
     "UnknownFieldError",
     "error_class_for_status",
     "reason_of",
@@ -50,7 +52,9 @@ class ErrorDetail:
 
     Kustomer answers errors as ``{"errors": [{"code", "message", "meta"}]}`` or
     as JSON:API errors ``{"status", "code", "title", "detail", "source", "meta"}``;
-    both are read into this record. Validation details nested in
+    both are read into this record. ``status`` may be a string or an integer
+    (kept as text), and ``source.parameter`` may be spelled ``parameters``
+    (as in Kustomer's OpenAPI example). Validation details nested in
     ``meta.subErrors`` are decoded recursively into :attr:`sub_errors`.
     """
 
@@ -90,7 +94,7 @@ class ErrorDetail:
             detail=text("detail"),
             message=text("message"),
             pointer=text("pointer", source),
-            parameter=text("parameter", source),
+            parameter=_parameter(source),
             meta=dict(meta),
             sub_errors=sub_errors,
         )
@@ -110,12 +114,36 @@ class ErrorDetail:
         return line
 
 
+def _parameter(source: Mapping[str, Any]) -> str | None:
+    # Kustomer's JSON:API errors name the parameter ``source.parameter``; its
+    # OpenAPI example spells it ``source.parameters`` (maybe a list): read both.
+    for name in ("parameter", "parameters"):
+        value = source.get(name)
+        if value is None:
+            continue
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return ", ".join(str(v) for v in value) or None
+        return str(value)
+    return None
+
+
 def _looks_duplicate(details: Sequence[ErrorDetail]) -> bool:
     for d in details:
         blob = " ".join(p for p in (d.code, d.title, d.detail, d.message) if p).lower()
         if "duplicate" in blob or "already exists" in blob:
             return True
         if _looks_duplicate(d.sub_errors):
+            return True
+    return False
+
+
+_OPTIMISTIC = re.compile(r"\b(rev|revision|stale|optimistic|lock|locking|locked|version)\b")
+
+
+def _looks_optimistic(details: Sequence[ErrorDetail]) -> bool:
+    for d in details:
+        blob = " ".join(p for p in (d.code, d.title, d.detail, d.message) if p).lower()
+        if _OPTIMISTIC.search(blob) or _looks_optimistic(d.sub_errors):
             return True
     return False
 
@@ -166,7 +194,21 @@ class APIError(KustomerError):
         Kustomer's uniqueness rule (emails, phones, external ids) may answer 409
         or 400; this looks at the error text, not only the status.
         """
-        return self.status == 409 or _looks_duplicate(self.errors)
+        if _looks_duplicate(self.errors):
+            return True
+        return self.status == 409 and not _looks_optimistic(self.errors)
+
+    @property
+    def is_conflict(self) -> bool:
+        """True for a 409 that does not say "duplicate": possibly an optimistic-locking refusal.
+
+        Kustomer's error reference says a 409 is "typically related to
+        optimistic locking or other conflict" (KUSTOMER_API.md, "Revisions"):
+        an update that carried a stale ``rev`` was not applied, and re-reading
+        the object and planning again is the cure. A bare "409 Conflict" on a
+        create still counts as a duplicate (:attr:`is_duplicate`).
+        """
+        return self.status == 409 and not _looks_duplicate(self.errors)
 
     def _describe(self) -> str:
         what = "; ".join(e.text for e in self.errors) if self.errors else "no error details"
@@ -329,6 +371,24 @@ class UnknownFieldError(InvalidRecordError):
 
 class MissingKeyError(InvalidRecordError):
     """The record has no value (or an empty one) for the sync key."""
+
+
+class UnknownCompanyLinkError(KustomerError):
+    """An update was not sent because the customer's current company link is unknown.
+
+    Kustomer unlinks a customer from its company when an update omits
+    ``company``, and its answers may not show the link at all
+    (KUSTOMER_API.md, "Company link in responses"). Rather than risk a
+    silent unlink, the SDK does not write such a row.
+    """
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(
+            f"customer {customer_id}: Kustomer's answers do not show its company link, and an "
+            "update that omits 'company' unlinks it; not written. Map 'companyExternalId' (or "
+            "'company') so the SDK can resend the link"
+        )
 
 
 def reason_of(error: BaseException) -> str:

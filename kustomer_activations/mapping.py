@@ -27,6 +27,12 @@ skipped.
 
 ``tags``: a list is taken as is; a string is split on commas (``"a, b"`` is
 ``["a", "b"]``), blank parts dropped.
+
+Whatever a row holds, :meth:`FieldMapping.apply` either returns a payload
+that is strict JSON (``json.dumps(payload, allow_nan=False)`` succeeds; see
+:func:`~kustomer_activations.models.validation.strict_json`) or raises
+:class:`InvalidRecordError` with ``field`` set to the path of the bad value
+(``"sentiment.polarity"``, ``"custom.tierStr"``); never another exception.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ from typing import Any, Final, NamedTuple
 import attrs
 
 from .errors import InvalidRecordError, KustomerError
-from .models.custom import custom_type
+from .models.custom import custom_type, error_value
 from .models.metadata import closest
-from .models.validation import ObjectType, validate_payload, writable_fields
+from .models.validation import ObjectType, strict_json, validate_payload, writable_fields
 
 __all__ = ["Field", "FieldMapping", "MappedRecord", "Source", "is_null"]
 
@@ -72,8 +78,10 @@ def is_null(value: Any) -> bool:
         return True
     try:
         return bool(value != value)  # Decimal NaN, numpy floats
-    except (TypeError, ValueError):
-        return False  # arrays and other values without a scalar comparison
+    except Exception:
+        # arrays and other values without a scalar comparison, Decimal sNaN
+        # (InvalidOperation): not null; validation says what is wrong with them
+        return False
 
 
 @attrs.frozen
@@ -356,12 +364,13 @@ class FieldMapping:
 
     def _apply_identity(self, row: Mapping[str, Any]) -> MappedRecord:
         if not isinstance(row, Mapping):
-            raise InvalidRecordError("a record must be a mapping of Kustomer fields", value=row)
+            raise InvalidRecordError("a record must be a mapping of Kustomer fields",
+                                     value=error_value(row))
         body = dict(row)
         company_ext: str | None = None
         if self.object_type == "customer" and "companyExternalId" in body:
             raw = body.pop("companyExternalId")
-            company_ext = None if is_null(raw) else str(raw)
+            company_ext = None if is_null(raw) else _text("companyExternalId", raw)
         payload = validate_payload(self.object_type, body, parse_strings=self.parse_strings)
         paths = [k for k in payload if k != "custom"]
         nulls = [k for k, v in payload.items() if v is None]
@@ -405,11 +414,14 @@ def _split_tags(value: Any) -> Any:
 
 
 def _text(dest: str, value: Any) -> str:
+    """A key looked up by value (``companyExternalId``): text, or an integer written as text."""
     if isinstance(value, str):
-        return value
+        text: str = strict_json(value, dest)  # it goes into a URL: valid Unicode only
+        return text
     # pandas turns an integer column with gaps into floats: 42.0 means "42"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise InvalidRecordError("must be a string (or an integer)", field=dest, value=value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**256:
+        return str(int(value))
+    raise InvalidRecordError("must be a string (or an integer)", field=dest,
+                             value=error_value(value))

@@ -12,16 +12,25 @@ Decisions (strict by default, so a wrong column is caught, not written):
   stringified silently (``42`` for a ``Str`` is refused): use a transform.
   ``Str`` is at most 1024 characters.
 * ``Num`` accepts ``int``, ``float`` and ``Decimal`` (never ``bool``, never
-  NaN or infinity). An integral ``Decimal`` becomes an ``int``, others a
-  ``float``. With ``parse_strings=True`` numeric strings (``"12.5"``) are parsed.
+  NaN or infinity, never beyond a double's range). An integral ``Decimal``
+  becomes an ``int``, others a ``float``. With ``parse_strings=True`` numeric
+  strings (``"12.5"``) are parsed. :func:`json_number` is that rule, shared
+  with the standard number fields.
 * ``At`` accepts ``datetime`` (naive = UTC, aware = converted to UTC), ``date``
   (midnight UTC) and ISO-8601 strings; the result is always
-  ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
+  ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (:func:`utc_text`, shared with the standard
+  date-time fields). A date-time that falls outside years 1-9999 once in UTC
+  is refused.
 * ``Bool`` accepts ``bool``; with ``parse_strings=True`` also
   ``true/false/1/0/yes/no`` (case-insensitive).
 * ``Url`` must be an absolute ``http``/``https`` URL with a host.
-* ``Id`` references other objects; an ``Id`` attribute may be multi-valued, so
-  a list of strings is accepted too.
+* ``Id`` references other objects; an ``Id`` attribute may be multi-valued
+  (``"multi": true`` in the metadata), so a list (or tuple) of non-empty id
+  strings is accepted too and sent as a list; anything nested in it is refused
+  with its index (``custom.ordersId[1]``).
+
+The value returned is always plain JSON data: the payload check in
+:mod:`.validation` makes sure of it for the whole write body.
 """
 
 from __future__ import annotations
@@ -43,7 +52,9 @@ __all__ = [
     "CustomType",
     "coerce_custom",
     "custom_type",
+    "json_number",
     "same_custom_value",
+    "utc_text",
 ]
 
 #: The longest value a ``Str`` attribute holds.
@@ -77,17 +88,97 @@ def custom_type(name: str) -> CustomType:
     """
     match = _NAME.match(name) if isinstance(name, str) else None
     if match is None:
+        shown = name if isinstance(name, str) else label(name)
         raise UnknownFieldError(
             f"custom attribute name must be camelCase ending in one of {_VALID_SUFFIXES} "
             "(the suffix is its type)",
-            field=f"custom.{name}",
-            value=name,
+            field=f"custom.{shown}",
+            value=error_value(name),
         )
     return CustomType(match.group(1))
 
 
+def error_value(value: Any) -> Any:
+    """``value`` for an error's ``value``, or a stand-in when it cannot be shown.
+
+    An error's message shows ``repr(value)``; some values cannot be shown (an
+    integer over 4300 digits, a list holding one, an object whose
+    ``__repr__`` fails), and building the error must not fail for them.
+    """
+    try:
+        repr(value)
+    except Exception:
+        return f"<a {type(value).__name__} that cannot be shown>"
+    return value
+
+
+def label(key: Any) -> str:
+    """A short printable name for a key that is not a string, for an error's ``field``."""
+    try:
+        text = repr(key)
+    except Exception:
+        text = f"<{type(key).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _fail(name: str, value: Any, reason: str) -> CustomFieldError:
-    return CustomFieldError(reason, field=f"custom.{name}", value=value)
+    return CustomFieldError(reason, field=f"custom.{name}", value=error_value(value))
+
+
+def json_number(value: Any) -> int | float:
+    """The JSON number to send for ``value``: an ``int`` or a finite ``float``.
+
+    Takes ``int``, ``float`` and finite ``Decimal`` (integral ones become
+    ``int``, others ``float``) and numpy scalars; never ``bool``. The ``Num``
+    attributes and the standard number fields (``employeeCount``, ``rev``)
+    share this rule.
+
+    Raises:
+        ValueError: ``value`` is not a number, or not a finite one a double
+            can hold; the message says which, for the caller's error.
+    """
+    kind = type(value)
+    if kind is int:
+        return int(value)
+    if kind is float:
+        if math.isfinite(value):
+            return float(value)
+        raise ValueError("must be a finite number (NaN and infinity are not JSON)")
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a bool")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("must be a finite number (NaN and infinity are not JSON)")
+        # float() first: it is cheap for any exponent, while int() of 1E+999999999
+        # would build a billion-digit integer.
+        as_float = float(value)
+        if not math.isfinite(as_float):
+            raise ValueError("must be a number within a double's range")
+        return int(value) if value == value.to_integral_value() else as_float
+    if isinstance(value, int):  # int subclasses (IntEnum, ...)
+        return int(value)
+    if isinstance(value, float):  # float subclasses (numpy.float64, ...)
+        return json_number(float(value))
+    # numpy scalars are neither int nor float subclasses in every version
+    item = getattr(value, "item", None)
+    if callable(item) and kind.__module__ == "numpy":
+        plain = item()
+        if type(plain) in (int, float):
+            return json_number(plain)
+    raise ValueError("must be a number")
+
+
+def utc_text(value: Any) -> str | None:
+    """Kustomer's date-time text for a datetime, a date or an ISO-8601 string.
+
+    ``None`` when ``value`` is none of these, or when converting it to UTC
+    leaves years 1-9999 (``9999-12-31T23:00:00-05:00``); the caller words
+    the error. The ``At`` attributes and the standard date-time fields share it.
+    """
+    try:
+        return format_utc_or_none(value)
+    except (ArithmeticError, ValueError, TypeError):
+        return None  # OverflowError out of datetime's range, a tzinfo that fails
 
 
 def _str(name: str, value: Any, parse_strings: bool) -> Any:
@@ -107,42 +198,31 @@ def _txt(name: str, value: Any, parse_strings: bool) -> Any:
 
 def _num(name: str, value: Any, parse_strings: bool) -> Any:
     kind = type(value)
-    if kind is int:
+    if kind is int:  # the common cases first: this runs once per value per row
         return value
-    if kind is float:
-        if math.isfinite(value):
-            return value
-        raise _fail(name, value, "a Num attribute takes a finite number")
-    if isinstance(value, bool):
-        raise _fail(name, value, "a Num attribute takes a number, not a bool")
-    if isinstance(value, str) and parse_strings:
+    if kind is float and math.isfinite(value):
+        return value
+    if isinstance(value, str):
+        if not parse_strings:
+            raise _fail(name, value, "a Num attribute takes a number "
+                        "(numeric strings need parse_strings=True)")
         text = value.strip()
         try:
-            value = int(text)
+            parsed: Any = int(text)
         except ValueError:
             try:
-                value = float(text)
+                parsed = float(text)
             except ValueError:
                 raise _fail(name, value, "not a number") from None
-        return _num(name, value, False)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise _fail(name, value, "a Num attribute takes a finite number")
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, int):  # int subclasses, e.g. numpy ints register as Integral only
-        return int(value)
-    if isinstance(value, float):
-        return _num(name, float(value), False)
-    # numpy scalars are neither int nor float subclasses in every version
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        return _num(name, item(), parse_strings)
-    raise _fail(name, value, "a Num attribute takes a number"
-                + ("" if parse_strings else " (numeric strings need parse_strings=True)"))
+        value = parsed
+    try:
+        return json_number(value)
+    except ValueError as exc:
+        raise _fail(name, value, f"a Num attribute's value {exc}") from None
 
 
 def _at(name: str, value: Any, parse_strings: bool) -> Any:
-    text = format_utc_or_none(value)
+    text = utc_text(value)
     if text is not None:
         return text
     if isinstance(value, str):
@@ -190,9 +270,27 @@ def _url(name: str, value: Any, parse_strings: bool) -> Any:
 def _id(name: str, value: Any, parse_strings: bool) -> Any:
     if isinstance(value, str):
         return str(value)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+    if isinstance(value, (list, tuple)):
+        # A multi-valued Id attribute ("multi": true in the metadata): a flat list of ids.
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise CustomFieldError(
+                    "a multi-valued Id attribute takes a list of non-empty id strings",
+                    field=f"custom.{name}[{i}]", value=error_value(item),
+                )
         return [str(v) for v in value]
     raise _fail(name, value, "an Id attribute takes an id string (or a list of them)")
+
+
+def _id_list(value: Any) -> list[str] | None:
+    """An ``Id`` value as a list of ids (one id is a list of one; null is none), else ``None``."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
 
 
 _COERCERS: dict[CustomType, Callable[[str, Any, bool], Any]] = {
@@ -223,11 +321,19 @@ def same_custom_value(name: str, current: Any, new: Any) -> bool:
 
     ``At`` values compare as instants (``...00Z`` equals ``...00.000Z``), ``Num``
     values numerically (``5`` equals ``5.0``; bools never equal numbers).
+    ``Id`` values compare as ordered lists of ids, since a multi-valued ``Id``
+    attribute holds a list: ``"a"`` equals ``["a"]``, ``None`` equals ``[]``,
+    ``["a", "b"]`` differs from ``["b", "a"]`` (a reorder is written).
     Values of the wrong type never compare equal, so they get rewritten.
     """
-    if current is None or new is None:
-        return current is None and new is None
+    if current is None and new is None:
+        return True
     kind = custom_type(name)
+    if kind is CustomType.ID:
+        ids = _id_list(current)
+        return ids is not None and ids == _id_list(new)
+    if current is None or new is None:
+        return False
     if kind is CustomType.NUM:
         if isinstance(current, bool) or isinstance(new, bool):
             return False
@@ -245,6 +351,4 @@ def same_custom_value(name: str, current: Any, new: Any) -> bool:
         return False
     if kind is CustomType.BOOL:
         return current is new or (isinstance(current, bool) and current == new)
-    if kind is CustomType.ID and isinstance(current, (list, tuple)) and isinstance(new, list):
-        return list(current) == new
     return type(current) is type(new) and bool(current == new)

@@ -5,13 +5,15 @@ means "set to null" (clear it). ``custom`` holds only the attributes to
 write; a ``None`` value in it clears that attribute. :meth:`to_payload`
 gives the Kustomer-shaped body (Kustomer field names), unvalidated: pass it
 to :func:`validate_customer_payload` / :func:`validate_company_payload` (the
-engine does).
+engine does). :meth:`to_payload` never raises: a value of the wrong shape
+(``tags=5``, ``emails="a@x.io"``, ``custom=5``) is passed on as it is,
+for validation to refuse with the field's name.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final, Literal, TypeVar, Union
 
@@ -51,27 +53,36 @@ Opt = Union[_T, None, Unset]  # noqa: UP007 (a generic alias needs Union on 3.10
 _DateLike = Union[datetime, date, str]  # noqa: UP007
 
 
-def _payload(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> dict[str, Any]:
+def _payload(fields: Mapping[str, Any], custom: Any) -> dict[str, Any]:
     # UNSET means "leave alone", so it must not reach the body at all; an empty
     # ``custom`` is left out for the same reason.
     out = {key: value for key, value in fields.items() if value is not UNSET}
-    if custom:
-        out["custom"] = dict(custom)
+    if isinstance(custom, Mapping):
+        if custom:
+            out["custom"] = dict(custom)
+    elif custom is not None:  # not a mapping: validation refuses it as "custom"
+        out["custom"] = custom
     return out
 
 
+def _is_list(value: Any) -> bool:
+    # A string (or bytes, or a mapping) is one value, not a list of them: left
+    # as it is for validation to refuse, rather than split into characters.
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, Mapping))
+
+
 def _listed(value: Any) -> Any:
-    return value if value is UNSET or value is None else list(value)
+    return list(value) if _is_list(value) else value
 
 
 def _contacts(value: Any) -> Any:
-    if value is UNSET or value is None:
+    if not _is_list(value):
         return value
     return [v.to_api() if isinstance(v, (Email, Phone)) else v for v in value]
 
 
 def _domains(value: Any) -> Any:
-    if value is UNSET or value is None:
+    if not _is_list(value):
         return value
     return [{"domain": d} for d in value]
 

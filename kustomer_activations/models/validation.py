@@ -8,33 +8,53 @@ request. Each field has one precomputed checker that returns the normalised
 value, so validating a row is one dict lookup and one call per field.
 
 Normalisation: date-time fields become ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (datetime,
-date and ISO strings accepted), email and phone items get their default
+date and ISO strings accepted), number fields take ``Decimal`` like ``Num``
+attributes do (one rule for both: :func:`.custom.json_number`), email and
+phone items get their default
 ``type`` (``home`` / ``mobile``), :class:`Email`/:class:`Phone` objects and
 bare strings become items, repeated emails (case-insensitive), phones and tags
 are dropped (Kustomer wants unique items), company ``domains`` may be bare
 strings, and custom values go through :func:`coerce_custom`.
 
-Deliberate differences from the published schema, both stricter:
+Emails are checked by :func:`is_email` (Kustomer's ``email-relaxed`` format,
+read relaxed but real), in ``emails``, ``sharedEmails`` and company
+``emails`` alike.
+
+Strict JSON: every body :func:`validate_payload` returns is plain JSON data
+(``dict`` with ``str`` keys, ``list``, ``str``, ``int``, finite ``float``,
+``bool``, ``None``) that ``json.dumps(body, allow_nan=False)`` and UTF-8
+encoding accept. After a field's checker has coerced what its known type
+allows, :func:`strict_json` walks the result, free-form fields included
+(``sentiment``, ``locations``, ``socials``, ...): any other value (an object,
+NaN or infinity, ``bytes``, a ``set``, a ``Decimal`` or ``datetime`` where the
+type is unknown, an unpaired surrogate, an integer a double cannot hold
+exactly, a non-string key, a value that holds itself, nesting beyond
+:data:`JSON_MAX_DEPTH`) is an
+:class:`InvalidRecordError` whose ``field`` is its path
+(``sentiment.polarity``, ``locations[0].latitude``). Nothing else is ever
+raised for a value: a value whose own methods fail is refused the same way.
+
+Deliberate differences from the published schema, all stricter:
 
 * company ``name`` is 3 to 255 characters (the API notes say 255; the schema
   says 256), and ``externalId`` is at least 1 character for companies too
   (an empty key can never be matched).
 * arrays the SDK does not model (``socials``, ``urls``, ``locations``, ...)
-  are checked for shape and size only; Kustomer checks their items.
+  are checked for shape, size and strict JSON only; Kustomer checks their items.
+* integers beyond 2**53 that a double cannot hold exactly are refused
+  (Kustomer would store a different number).
 """
 
 from __future__ import annotations
 
-import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
-from decimal import Decimal
-from typing import Any, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 
 from ..errors import InvalidRecordError, UnknownFieldError
-from ._time import format_utc_or_none
 from .contact import Email, Phone
-from .custom import coerce_custom
+from .custom import coerce_custom, error_value, json_number, label, utc_text
 from .metadata import closest
 
 __all__ = [
@@ -44,7 +64,10 @@ __all__ = [
     "CUSTOMER_FIELDS",
     "CUSTOM_MAX_KEYS",
     "DATETIME_FIELDS",
+    "JSON_MAX_DEPTH",
     "ObjectType",
+    "is_email",
+    "strict_json",
     "validate_company_payload",
     "validate_customer_payload",
     "validate_payload",
@@ -63,7 +86,131 @@ _Checker = Callable[[str, Any], Any]
 
 
 def _bad(path: str, value: Any, reason: str) -> InvalidRecordError:
-    return InvalidRecordError(reason, field=path, value=value)
+    return InvalidRecordError(reason, field=path, value=error_value(value))
+
+
+# -- strict JSON ----------------------------------------------------------------------
+
+#: The deepest nesting a write body may hold (Kustomer's own objects nest 3 levels).
+JSON_MAX_DEPTH: Final = 32
+# Every integer up to this magnitude is exact as a double (how Kustomer reads numbers).
+_EXACT_INT: Final = 2**53
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def strict_json(value: Any, path: str) -> Any:
+    """``value`` as plain JSON data, or :class:`InvalidRecordError` at the first bad path.
+
+    The result holds only ``dict`` (``str`` keys), ``list``, ``str``, ``int``,
+    finite ``float``, ``bool`` and ``None``, so ``json.dumps(result,
+    allow_nan=False)`` and its UTF-8 encoding succeed. Subclasses of these
+    become the base type and tuples become lists (both lossless); nothing
+    else is coerced: a field whose type is known coerces before this (see
+    the checkers). ``path`` names ``value`` in errors (``"sentiment"``); nested
+    values extend it (``"sentiment.polarity"``, ``"locations[0].latitude"``).
+    """
+    return _plain(value, path, ())
+
+
+def _plain(value: Any, path: str, parents: tuple[int, ...]) -> Any:
+    # ``parents``: the ids of the containers above ``value``, to tell a cycle
+    # (a value that holds itself) from deep nesting.
+    kind = type(value)
+    if kind is str:
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return value
+        raise _bad(path, value, "holds an unpaired surrogate: not valid Unicode text")
+    if value is None or kind is bool:
+        return value
+    if kind is int:
+        if -_EXACT_INT <= value <= _EXACT_INT:
+            return value
+        return _big_int(path, value)
+    if kind is float:
+        if value - value == 0.0:  # finite; NaN and infinities give NaN
+            return value
+        raise _bad(path, value, "must be a finite number (NaN and infinity are not JSON)")
+    if kind is dict or kind is list or kind is tuple or isinstance(value, (Mapping, list, tuple)):
+        if id(value) in parents:
+            raise _bad(path, None, "holds itself (a cycle): it cannot be written as JSON")
+        if len(parents) >= JSON_MAX_DEPTH:
+            raise _bad(path, None, f"nests deeper than {JSON_MAX_DEPTH} levels")
+        inside = (*parents, id(value))
+        # Plain scalars (nearly every item) are taken inline, without a call or a
+        # path string: this walk runs over every body the SDK sends.
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                name = key if type(key) is str and key.isascii() else _key(key, path)
+                k = type(item)
+                if ((k is str and item.isascii()) or item is None or k is bool
+                        or (k is int and -_EXACT_INT <= item <= _EXACT_INT)
+                        or (k is float and item - item == 0.0)):
+                    out[name] = item
+                else:
+                    out[name] = _plain(item, f"{path}.{name}" if path else name, inside)
+            return out
+        items: list[Any] = []
+        for i, item in enumerate(value):
+            k = type(item)
+            if ((k is str and item.isascii()) or item is None or k is bool
+                    or (k is int and -_EXACT_INT <= item <= _EXACT_INT)
+                    or (k is float and item - item == 0.0)):
+                items.append(item)
+            else:
+                items.append(_plain(item, f"{path}[{i}]", inside))
+        return items
+    # Subclasses of the JSON types, as their base value (what json.dumps would write).
+    if isinstance(value, str):
+        return _plain(str.__str__(value), path, parents)
+    if isinstance(value, int):  # IntEnum and friends (bool cannot be subclassed)
+        return _plain(int.__int__(value), path, parents)
+    if isinstance(value, float):  # numpy.float64 and friends
+        return _plain(float.__float__(value), path, parents)
+    raise _bad(path, value, f"is not a JSON value ({_type_name(value)}): only strings, "
+               "finite numbers, true/false, null, lists and objects can be sent here"
+               + _HINTS.get(kind.__name__, ""))
+
+
+_HINTS: Final = {
+    "set": " (a set has no order: pass a list)",
+    "frozenset": " (a set has no order: pass a list)",
+    "bytes": " (decode bytes to text first)",
+    "bytearray": " (decode bytes to text first)",
+    "datetime": " (only date-time fields and *At attributes take a datetime: "
+                "pass an ISO-8601 string)",
+    "date": " (only date-time fields and *At attributes take a date: pass an ISO-8601 string)",
+    "Decimal": " (only number fields and *Num attributes take a Decimal: pass a float)",
+}
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _key(key: Any, path: str) -> str:
+    if type(key) is str:
+        if key.isascii() or _SURROGATE.search(key) is None:
+            return key
+    elif not isinstance(key, str):
+        raise _bad(f"{path}[{label(key)}]" if path else label(key), key,
+                   "an object key must be a string")
+    text: str = _plain(str.__str__(key), f"{path}.<key>" if path else "<key>", ())
+    return text
+
+
+def _big_int(path: str, value: int) -> int:
+    try:
+        exact = float(value) == value
+    except OverflowError:
+        exact = False
+    if exact:
+        return value
+    raise _bad(path, None, "is an integer a JSON number cannot hold exactly (Kustomer reads "
+               f"numbers as doubles, exact up to 2**53; this one has {value.bit_length()} "
+               "bits): send it as a string")
 
 
 def _string(min_len: int, max_len: int | None, nullable: bool = True) -> _Checker:
@@ -89,7 +236,7 @@ def _datetime(nullable: bool = True) -> _Checker:
             if nullable:
                 return None
             raise _bad(path, value, "may not be null")
-        text = format_utc_or_none(value)
+        text = utc_text(value)
         if text is None:
             raise _bad(path, value, "must be an ISO-8601 date-time (or a datetime/date)")
         return text
@@ -98,12 +245,11 @@ def _datetime(nullable: bool = True) -> _Checker:
 
 
 def _enum(values: tuple[str, ...], nullable: bool = True) -> _Checker:
-    allowed = frozenset(values)
-
     def check(path: str, value: Any) -> Any:
         if value is None and nullable:
             return None
-        if value not in allowed:
+        # A tuple, not a set: an unhashable value must fail as a bad value.
+        if not isinstance(value, str) or value not in values:
             raise _bad(path, value, f"must be one of {', '.join(values)}")
         return value
 
@@ -111,15 +257,10 @@ def _enum(values: tuple[str, ...], nullable: bool = True) -> _Checker:
 
 
 def _number(path: str, value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise _bad(path, value, "must be a number")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise _bad(path, value, "must be a finite number")
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _bad(path, value, "must be a finite number")
-    return value
+    try:
+        return json_number(value)
+    except ValueError as exc:
+        raise _bad(path, value, str(exc)) from None
 
 
 def _nullable_bool(path: str, value: Any) -> Any:
@@ -131,7 +272,7 @@ def _nullable_bool(path: str, value: Any) -> Any:
 def _object(path: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
         raise _bad(path, value, "must be an object")
-    return dict(value)
+    return value  # copied into a plain dict by the strict JSON walk
 
 
 def _list(path: str, value: Any, max_items: int) -> list[Any]:
@@ -157,8 +298,8 @@ def _check_item_keys(path: str, item: Mapping[str, Any], allowed: frozenset[str]
     for key in item:
         if key not in allowed:
             raise UnknownFieldError(
-                f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})",
-                field=f"{path}.{key}",
+                f"unknown key {label(key)} (allowed: {', '.join(sorted(allowed))})",
+                field=f"{path}.{key}" if isinstance(key, str) else f"{path}[{label(key)}]",
             )
 
 
@@ -217,8 +358,36 @@ def _contacts(
     return check
 
 
-def _is_email(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and "@" in value
+# Unicode categories that never belong in an address: controls, format
+# characters (zero-width ones) and unpaired surrogates.
+_NOT_IN_EMAIL: Final = frozenset({"Cc", "Cf", "Cs"})
+
+
+def is_email(value: Any) -> TypeGuard[str]:
+    """Whether ``value`` is an email address, by Kustomer's ``email-relaxed`` format.
+
+    Relaxed but real: exactly one ``@``; a non-empty local part; a domain
+    holding a dot that is neither its first nor its last character; no
+    whitespace and no control, format or surrogate character anywhere.
+    Everything else (quoting, comments, internationalised parts) is left to
+    Kustomer. ``"user@example.com"`` and ``"o'neil+tag@sub.example.co"`` pass;
+    ``"@"``, ``"user@"``, ``"@example.com"``, ``"a@@b.com"``, ``"a b@c.com"``,
+    ``"a@localhost"`` and ``"a@example.com."`` do not.
+
+    Every email the SDK validates goes through this one function: the
+    ``email`` mapping shortcut, ``emails[]``, ``sharedEmails[]`` and company
+    ``emails``.
+    """
+    if not isinstance(value, str):
+        return False
+    local, at, domain = value.partition("@")
+    if not at or not local or "@" in domain:
+        return False
+    if "." not in domain or domain[0] == "." or domain[-1] == ".":
+        return False
+    if value.isascii():  # printable ASCII is every character but controls, DEL, tab, ...
+        return value.isprintable() and " " not in value
+    return not any(c.isspace() or unicodedata.category(c) in _NOT_IN_EMAIL for c in value)
 
 
 def _is_phone(value: Any) -> TypeGuard[str]:
@@ -231,7 +400,7 @@ def _as_written(text: str) -> str:
 
 # Emails are unique case-insensitively; phones exactly as written.
 _emails = _contacts(
-    "email", Email, _is_email, "must be an email address", str.lower,
+    "email", Email, is_email, "must be an email address", str.lower,
     ("home", "work", "other"), "must be true or false",
 )
 
@@ -378,27 +547,44 @@ def validate_payload(
 ) -> dict[str, Any]:
     """Check and normalise a write body for ``object_type``; returns a new dict.
 
+    The result is plain JSON data (see :func:`strict_json`): nothing but an
+    :class:`InvalidRecordError` is raised for a value, whatever it is.
+
     Raises:
         UnknownFieldError: a top-level (or item) field Kustomer does not take,
             with the closest known name.
         CustomFieldError: a custom value that does not fit its type.
-        InvalidRecordError: any other rule; ``field`` names the path
-            (``"emails[0].email"``).
+        InvalidRecordError: any other rule, a value that is not strict JSON;
+            ``field`` names the path (``"emails[0].email"``,
+            ``"locations[0].latitude"``).
     """
     if not isinstance(payload, Mapping):
         raise InvalidRecordError(f"a {object_type} body must be a mapping", value=payload)
     fields = _FIELDS[object_type]
     out: dict[str, Any] = {}
     for name, value in payload.items():
+        if not isinstance(name, str):
+            raise UnknownFieldError(f"a {object_type} field name must be a string",
+                                    field=label(name), value=error_value(name))
         try:
             checker = fields[name]
-        except (KeyError, TypeError):
-            guess = closest(str(name), fields)
+        except KeyError:
+            guess = closest(name, fields)
             hint = f"; did you mean {guess!r}?" if guess else ""
             raise UnknownFieldError(
                 f"unknown {object_type} field {name!r}{hint}", field=str(name)
             ) from None
-        out[name] = _custom(value, parse_strings) if checker is None else checker(name, value)
+        try:
+            checked: Any = (_custom(value, parse_strings) if checker is None
+                            else checker(name, value))
+            kind = type(checked)
+            # strict JSON (see strict_json); plain strings, the most common value, inline
+            out[name] = (checked if (kind is str and checked.isascii()) or checked is None
+                         else _plain(checked, name, ()))
+        except InvalidRecordError:
+            raise
+        except Exception as exc:  # a value whose own methods fail (__eq__, __len__, ...)
+            raise _bad(name, None, f"could not be checked ({type(exc).__name__}: {exc})") from exc
     return out
 
 

@@ -23,7 +23,6 @@ from ..errors import (
     MissingKeyError,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitError,
     UnknownCompanyLinkError,
     reason_of,
 )
@@ -41,7 +40,14 @@ from ..models.custom import coerce_custom
 from ..results import Outcome, UpsertResult
 from . import _readback
 from ._kinds import COMPANY, ObjectKind
-from ._readback import WritePolicy, is_uncertain, key_visible, read_flow, settle_flow
+from ._readback import (
+    REFUSED_STATUSES,
+    WritePolicy,
+    is_uncertain,
+    key_visible,
+    read_flow,
+    settle_flow,
+)
 
 __all__ = [
     "Caches",
@@ -378,12 +384,16 @@ def company_id_flow(core: Core, caches: Caches, external_id: str) -> Flow[str]:
 
 
 def failure_outcome(exc: Exception) -> Outcome:
-    """REJECTED when Kustomer refused the record (4xx), FAILED when it could not complete."""
+    """REJECTED when Kustomer refused the record, FAILED when it could not complete.
+
+    Only a documented refusal (400, 409, 413, 422) is "refused"; a 404, 418
+    or any other status proves nothing about the record.
+    """
     if isinstance(exc, InvalidRecordError):
         return Outcome.INVALID
     if isinstance(exc, FATAL_ERRORS):
         return Outcome.FAILED  # the key or its roles, not this record
-    if isinstance(exc, APIError) and 400 <= exc.status < 500 and not isinstance(exc, RateLimitError):
+    if isinstance(exc, APIError) and exc.status in REFUSED_STATUSES:
         return Outcome.REJECTED
     return Outcome.FAILED
 
@@ -515,18 +525,39 @@ class _Upsert:
         if self.mode == "create_only":
             return self.result(Outcome.SKIPPED, id=live.id,
                                reason="already exists (created concurrently) and mode is create_only")
-        updated, applied = yield from _readback.update_flow(
-            self.core, self.kind, self.key, self.key_value, self.mapped, live, update,
-            company_id=self.company_id, policy=self.policy,
-        )
-        if applied is None:
-            return self.result(matched, id=updated.id)
-        return self.result(Outcome.UPDATED, id=updated.id, fields_written=applied.fields)
+        for attempt in (1, 2):
+            try:
+                updated, applied = yield from _readback.update_flow(
+                    self.core, self.kind, self.key, self.key_value, self.mapped, live, update,
+                    company_id=self.company_id, policy=self.policy,
+                )
+            except (APIError, APIConnectionError, APIResponseValidationError) as exc:
+                if not is_uncertain(exc):
+                    raise
+                # The update may have been applied: read the object and compare.
+                current = yield from read_flow(self.core, self.kind, live.id)
+                if current is None:
+                    return self.result(Outcome.FAILED, error=exc, reason=f"{reason_of(exc)} (the "
+                                       f"{self.kind.name} is gone: not written)")
+                replan = _readback.plan(current, self.kind, self.key, self.mapped, self.company_id,
+                                        self.policy)
+                if replan is None:
+                    return self.result(Outcome.UPDATED, id=current.id, fields_written=update.fields)
+                if attempt == 2:
+                    return self.result(Outcome.FAILED, error=exc, reason=f"{reason_of(exc)} (the "
+                                       "update was sent twice: it may have been written)")
+                live, update = current, replan
+                continue
+            if applied is None:
+                return self.result(matched, id=updated.id)
+            return self.result(Outcome.UPDATED, id=updated.id, fields_written=applied.fields)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def create(self) -> Flow[UpsertResult]:
         """Create; an uncertain answer is settled by a lookup, and re-sent only when absent."""
         plan = plan_create(self.mapped, object_type=self.kind.name, company_id=self.company_id)
         sends = 0
+        ours_uncertain = False  # an earlier send of ours may have landed
         error: KustomerError
         while True:
             sends += 1
@@ -551,8 +582,15 @@ class _Upsert:
                     return (yield from self.decide(found, again=False))
                 obj, fresh = found[0]
                 return (yield from self.update(obj, fresh, again=False, matched=matched))
+            if refused and ours_uncertain:
+                return self.result(
+                    Outcome.FAILED, error=error,
+                    reason=f"{reason_of(error)} (refused as a duplicate after an earlier send "
+                           "whose answer was lost, yet no lookup finds it: it may have been "
+                           "written)")
             if refused:
                 raise error  # a duplicate of another unique value (e.g. an email someone holds)
+            ours_uncertain = True
             # A re-send after a lookup found nothing is not a blind retry: allow one even
             # with max_retries=0, and up to max_retries when Kustomer keeps failing.
             if sends > max(1, self.core.config.max_retries):

@@ -50,6 +50,8 @@ from ._kinds import COMPANY, ObjectKind
 
 __all__ = [
     "ARRAY_FIELDS",
+    "NOT_APPLIED_STATUSES",
+    "REFUSED_STATUSES",
     "WritePolicy",
     "is_uncertain",
     "key_visible",
@@ -121,15 +123,24 @@ def _read_before_write(obj: Customer | Company, plan: UpdatePlan, policy: WriteP
     return not obj.company_known
 
 
+#: Statuses that say the request was not applied: refused (400, 409 duplicate or stale
+#: ``rev``, 413 too large, 422), not allowed (401, 403), or over budget (429).
+NOT_APPLIED_STATUSES = frozenset({400, 401, 403, 409, 413, 422, 429})
+#: Of those, the ones that refuse the record itself (the row is ``rejected``).
+REFUSED_STATUSES = frozenset({400, 409, 413, 422})
+
+
 def is_uncertain(exc: BaseException) -> bool:
     """Whether a write that failed with ``exc`` may still have been applied.
 
-    No answer (connection lost, timeout), a 5xx or 408 answer, or a 2xx
-    answer that could not be read: Kustomer may have applied the write.
+    No answer (connection lost, timeout), an answer that could not be read,
+    a 5xx, or any status that is not a documented refusal (a 404 or 418 to a
+    write proves nothing): Kustomer may have applied the write, so it is
+    settled by reading Kustomer, never reported ``rejected``.
     """
     if isinstance(exc, (APIConnectionError, APIResponseValidationError)):
         return True
-    return isinstance(exc, APIError) and (exc.status >= 500 or exc.status == 408)
+    return isinstance(exc, APIError) and exc.status not in NOT_APPLIED_STATUSES
 
 
 def _with_rev(kind: ObjectKind, bulk: bool) -> bool:

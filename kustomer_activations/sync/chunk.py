@@ -495,7 +495,8 @@ def _single(ctx: ChunkContext, write: _Write, op: Op) -> Flow[None]:
 
 
 def _update_one(
-    ctx: ChunkContext, write: _Write, object_id: str, body: Mapping[str, Any] | None,
+    ctx: ChunkContext, write: _Write, object_id: str, body: Mapping[str, Any] | None, *,
+    resend: bool = True,
 ) -> Flow[None]:
     """One ``PUT`` of ``body``, or of a plan from a fresh read when ``body`` is ``None``.
 
@@ -529,10 +530,7 @@ def _update_one(
         raise
     except (APIError, APIConnectionError, APIResponseValidationError) as exc:
         if is_uncertain(exc):
-            yield from _reconcile(ctx, write)
-        elif isinstance(exc, APIError) and exc.status == 404:
-            _finish(ctx, row, Outcome.FAILED, error=exc,
-                    reason=f"the {ctx.kind.name} to update is gone (deleted?): not written")
+            yield from _reconcile_update(ctx, write, resend=resend)
         else:
             _finish(ctx, row, failure_outcome(exc), error=exc)
         return
@@ -603,7 +601,7 @@ def _submit(
             ctx.max_body_bytes = min(ctx.max_body_bytes, max(1_000, len(json.dumps(items)) - 1))
             return (yield from _halves(ctx, group, op, exc))
         for write in group:
-            _finish(ctx, write.row, Outcome.REJECTED, error=exc)
+            _finish(ctx, write.row, failure_outcome(exc), error=exc)
         return []
     except (APIConnectionError, APIResponseValidationError):
         return (yield from _uncertain_submission(ctx, group, op))
@@ -816,10 +814,12 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
     the object by id.
     """
     if write.intent is Outcome.UPDATED:
-        yield from _reconcile_update(ctx, write)
+        yield from _reconcile_update(ctx, write, resend=True)
         return
     row = write.row
     key, value = _anchor(ctx, row)
+    # Our own write may already have landed (a lost or unreadable answer, a 5xx).
+    ours_uncertain = not refused
     resends = 0
     while True:
         matches: list[Found] = []
@@ -838,6 +838,11 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
         if matches:
             yield from _reconcile_found(ctx, write, matches[0], refused)
             return
+        if refused and ours_uncertain:
+            # Refused as a duplicate, yet no lookup finds it: our earlier write may be it.
+            _finish(ctx, row, Outcome.FAILED, reason="Kustomer refused the re-sent create as a "
+                    f"duplicate but no lookup finds the record: {_MAY_HAVE}")
+            return
         if refused:
             _finish(ctx, row, Outcome.REJECTED, reason="Kustomer refused the create as a duplicate "
                     "of another object (a unique value such as an email or phone is taken)")
@@ -853,6 +858,7 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
                 refused = True  # a write we could not see yet (a late bulk job) got there first
                 continue
             if is_uncertain(exc) and resends < max(1, ctx.core.config.max_retries):
+                ours_uncertain = True
                 continue
             _finish(ctx, row, Outcome.FAILED if is_uncertain(exc) else failure_outcome(exc),
                     error=exc, reason=f"{reason_of(exc)}" + (
@@ -860,6 +866,7 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
             return
         except (APIConnectionError, APIResponseValidationError) as exc:
             if resends < max(1, ctx.core.config.max_retries):
+                ours_uncertain = True
                 continue
             _finish(ctx, row, Outcome.FAILED, error=exc,
                     reason=f"{reason_of(exc)} (the create was sent: {_MAY_HAVE})")
@@ -894,12 +901,25 @@ def _reconcile_found(ctx: ChunkContext, write: _Write, found: Found, refused: bo
                                        Outcome.UPDATED), live.id, update.body)
 
 
-def _reconcile_update(ctx: ChunkContext, write: _Write) -> Flow[None]:
+def _reconcile_update(ctx: ChunkContext, write: _Write, *, resend: bool) -> Flow[None]:
+    """Settle an update whose answer was uncertain: read the object and compare.
+
+    Applied → ``updated``; not applied → sent once more when ``resend``, else
+    ``failed`` "may have been written".
+    """
     row = write.row
     object_id = str(write.body["id"])
-    live = yield from read_flow(ctx.core, ctx.kind, object_id)
+    try:
+        live = yield from read_flow(ctx.core, ctx.kind, object_id)
+    except FATAL_ERRORS:
+        raise
+    except KustomerError as exc:
+        _finish(ctx, row, Outcome.FAILED, error=exc,
+                reason=f"{reason_of(exc)} (the update was sent: {_MAY_HAVE})")
+        return
     if live is None:
-        _finish(ctx, row, Outcome.FAILED, reason=f"the {ctx.kind.name} to update is gone")
+        _finish(ctx, row, Outcome.FAILED, reason=f"the {ctx.kind.name} to update is gone: "
+                "not written")
         return
     try:
         update = _readback.plan(live, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy)
@@ -909,8 +929,12 @@ def _reconcile_update(ctx: ChunkContext, write: _Write) -> Flow[None]:
     if update is None:
         _finish(ctx, row, Outcome.UPDATED, id=live.id, fields_written=write.fields)
         return
+    if not resend:
+        _finish(ctx, row, Outcome.FAILED, reason=f"the update was sent twice without a readable "
+                f"answer: {_MAY_HAVE}")
+        return
     # Not applied (or not yet): send it once more; an update is safe to repeat.
-    yield from _update_one(ctx, write, live.id, update.body)
+    yield from _update_one(ctx, write, live.id, update.body, resend=False)
 
 
 def _anchor(ctx: ChunkContext, row: Row) -> tuple[SyncKey, Any]:

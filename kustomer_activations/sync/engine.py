@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +31,9 @@ from ..mapping import FieldMapping
 from ..models import CustomSchema, SyncKey
 from ..resources import _flows
 from ..resources._kinds import ObjectKind
+from ..resources._readback import WritePolicy
 from ..results import Outcome, UpsertResult
-from .chunk import ChunkContext, Row, chunk_flow
+from .chunk import DEFAULT_MAX_BODY_BYTES, ChunkContext, Row, chunk_flow
 from .keyindex import KeyIndex
 from .progress import Progress, ProgressCallback
 from .report import SyncCancelledError, SyncReport
@@ -70,8 +71,12 @@ class SyncOptions:
     on_progress: ProgressCallback | None = None
     total: int | None = None
     report: SyncReport | None = None
+    policy: WritePolicy = attrs.field(factory=WritePolicy)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __attrs_post_init__(self) -> None:
+        if self.max_body_bytes < 1_000:
+            raise ValueError("max_body_bytes must be at least 1000 (Kustomer's limit is ~100 KB)")
         if not 1 <= self.bulk_size <= 100:
             raise ValueError("bulk_size must be 1 to 100 (Kustomer's bulk limit is 100 items)")
         if not 1 <= self.chunk_size <= 5000:
@@ -126,18 +131,30 @@ def _as_mapping(source: Any) -> Mapping[str, Any]:
 
 
 def _chunks(
-    preparer: _Preparer, rows: Iterator[Any], size: int,
+    run: _Run, preparer: _Preparer, rows: Iterator[Any], size: int,
 ) -> Iterator[list[Row] | UpsertResult]:
+    """Read the rows one at a time, each into ``run``'s ledger at once (:meth:`_Run.read`).
+
+    The caller checks ``run.stopping`` before asking for the next item, so no
+    row is read once the sync is told to stop; a partial chunk left here is
+    still in the ledger and is counted when the sync closes out. An exception
+    from the source (or from preparing a row) stops the sync like one from
+    ``on_progress``: it is re-raised once every row read is counted.
+    """
     batch: list[Row] = []
-    for index, source in enumerate(rows):
-        item = preparer.prepare(index, source)
-        if isinstance(item, UpsertResult):
-            yield item
-            continue
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
+    try:
+        for index, source in enumerate(rows):
+            item = run.read(preparer, index, source)
+            if isinstance(item, UpsertResult):
+                yield item
+                continue
+            batch.append(item)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except Exception as exc:  # reading the rows (user code) failed: stop the sync
+        run.stop(exc)
+        return
     if batch:
         yield batch
 
@@ -151,21 +168,57 @@ def _not_sent(ctx: ChunkContext, rows: list[Row], reason: str) -> list[UpsertRes
     ]
 
 
-def _cancelled(ctx: ChunkContext, rows: list[Row]) -> list[UpsertResult]:
-    return _not_sent(ctx, rows, "cancelled before sending: not written")
+def _cancelled(ctx: ChunkContext, rows: Iterable[Row]) -> list[UpsertResult]:
+    """Each row's result when the sync stops with it unfinished.
+
+    A row its flow settled keeps that result (a confirmed write stays
+    ``created`` / ``updated``); any other row fails, saying whether its write
+    was sent (and so may have happened) or not.
+    """
+    results: list[UpsertResult] = []
+    for row in rows:
+        if row.result is not None:
+            results.append(row.result)
+            continue
+        reason = ("cancelled after sending: it may have been written" if row.sent
+                  else "cancelled before sending: not written")
+        results.extend(_not_sent(ctx, [row], reason))
+    return results
 
 
 class _Run:
-    """Bookkeeping shared by both drivers: report, progress, timing, request count."""
+    """Bookkeeping shared by both drivers: the ledger of rows read, the report, progress.
+
+    **Every row read is counted exactly once.** Each row pulled from the
+    source goes through :meth:`read` before anything else happens: a row
+    refused locally is counted there; any other row is *open* until
+    :meth:`record` counts the result a flow gave it. When the sync ends, and
+    no flow runs any more, :meth:`close_out` counts every row still open (a
+    partial chunk, a chunk never started, a flow that crashed or was
+    cancelled) with :func:`_cancelled`. A result for a row that is not open is
+    ignored, so no row can be counted twice.
+
+    **One boundary around user code.** ``on_progress`` is only ever called by
+    :meth:`_progress`, and nothing it raises escapes there: the exception is
+    kept as :attr:`error` and :meth:`stop` cancels the sync (no new row is
+    read, no new chunk starts, flows in flight are cancelled at their next
+    step). Once the sync is stopping, ``on_progress`` is never called again,
+    so the cleanup cannot be interrupted by it. The drivers re-raise
+    :attr:`error` when every row is accounted for (:meth:`reraise`). An
+    exception from the other user code the engine runs, the row source, takes
+    the same way.
+    """
 
     def __init__(self, core: Any, caches: Any, kind: ObjectKind, options: SyncOptions, total: int | None):
         options.key.check_supported(kind.name)  # e.g. no email key for companies: fail before I/O
         self.options = options
         self.ctx = ChunkContext(
             core=core, caches=caches, kind=kind, key=options.key, mode=options.mode,
-            dry_run=options.dry_run, bulk_size=options.bulk_size,
+            dry_run=options.dry_run, bulk_size=options.bulk_size, policy=options.policy,
+            max_body_bytes=options.max_body_bytes,
         )
         self.report = options.report if options.report is not None else SyncReport()
+        self.report.notes = self.ctx.notes
         if self.report.rows:
             raise ValueError("report= must be a fresh SyncReport()")
         self.report.object_type = kind.name
@@ -175,16 +228,108 @@ class _Run:
         self.total = options.total if options.total is not None else total
         self._started = core.clock.now()
         self._sent_before = core.pacer.sent
+        self._open: dict[int, Row] = {}
+        self._on_stop: Callable[[], None] | None = None
+        #: Set once the sync is cancelled: nothing new starts and on_progress is not called.
+        self.stopping = False
+        #: What on_progress or the source raised, if anything; re-raised once every row is counted.
+        self.error: BaseException | None = None
 
-    def add(self, results: list[UpsertResult]) -> None:
+    # -- the ledger ---------------------------------------------------------------
+
+    def read(self, preparer: _Preparer, index: int, source: Any) -> Row | UpsertResult:
+        """Prepare a row just pulled from the source and :meth:`admit` it.
+
+        Should preparing raise (a bug, not a bad row), the row is counted as
+        ``failed`` (never sent) before the error stops the sync (see :meth:`stop`).
+        """
+        try:
+            item = preparer.prepare(index, source)
+        except BaseException as exc:
+            self._count([UpsertResult(
+                outcome=Outcome.FAILED, object_type=self.ctx.kind.name, key=self.ctx.key.label,
+                row=index, source=_as_mapping(source),
+                reason=f"not written: {type(exc).__name__} while preparing the row: {exc}")])
+            raise
+        return self.admit(item)
+
+    def admit(self, item: Row | UpsertResult) -> Row | UpsertResult:
+        """Take a row just read: count it if it was refused locally, else hold it open."""
+        if isinstance(item, UpsertResult):
+            self._count([item])
+        else:
+            self._open[item.index] = item
+        return item
+
+    def record(self, results: Iterable[UpsertResult]) -> list[UpsertResult]:
+        """Count the results of open rows; returns those counted (others are ignored)."""
+        counted = [r for r in results
+                   if r.row is not None and self._open.pop(r.row, None) is not None]
+        self._count(counted)
+        return counted
+
+    def salvage(self, results: list[UpsertResult]) -> None:
+        """Count what a flow cancelled part-way says it did (the sync is stopping)."""
+        self.stop()
+        self.record(results)
+
+    def close_out(self) -> None:
+        """Count every row still open; call only when no flow runs any more."""
+        rows = list(self._open.values())
+        if rows:
+            self.stopping = True
+            self.report.cancelled = True
+            self.record(_cancelled(self.ctx, rows))
+        self._touch()
+
+    def _count(self, results: list[UpsertResult]) -> None:
         for result in results:
             self.report.add(result)
         self._touch()
+        if results:
+            self._progress()
+
+    # -- stopping, and the one place user code runs -------------------------------
+
+    def when_stopped(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (which must not raise) when the sync is told to stop."""
+        self._on_stop = hook
+
+    def stop(self, error: BaseException | None = None) -> None:
+        """Cancel the sync (idempotent); ``error`` is what user code raised, if it did."""
+        if error is not None and self.error is None:
+            self.error = error
+        if self.stopping:
+            return
+        self.stopping = True
+        self.report.cancelled = True
+        if self._on_stop is not None:
+            self._on_stop()
+
+    def _progress(self) -> None:
         callback = self.options.on_progress
-        if callback is not None and results:
+        if callback is None or self.stopping:
+            return
+        try:
             callback(Progress(done=self.report.rows, total=self.total,
                               elapsed=self.report.duration, requests=self.report.requests,
                               counts=dict(self.report.counts)))
+        except BaseException as exc:  # the boundary: KeyboardInterrupt included
+            self.stop(exc)
+
+    def reraise(self) -> None:
+        """Raise what user code raised, if it did, with the report attached as ``.report``."""
+        error = self.error
+        if error is None:
+            return
+        with contextlib.suppress(AttributeError, TypeError):
+            error.report = self.report  # type: ignore[attr-defined]
+        note = ("kustomer_activations: this stopped the sync; its report "
+                "(every row read) is attached as .report")
+        add_note = getattr(error, "add_note", None)  # Python 3.11+
+        if callable(add_note) and note not in getattr(error, "__notes__", ()):
+            add_note(note)
+        raise error
 
     def _touch(self) -> None:
         core = self.ctx.core
@@ -212,62 +357,65 @@ def stream(
         schema = client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
     cancel = threading.Event()
+    run.when_stopped(cancel.set)
     pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="kustomer-sync")
+    pending: set[Future[list[UpsertResult]]] = set()
+    completed = False
 
     def run_chunk(chunk: list[Row]) -> list[UpsertResult]:
         return run_sync(chunk_flow(run.ctx, chunk), client._http, client._core.clock, cancel)
 
+    def harvest() -> Iterator[UpsertResult]:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            pending.discard(future)
+            counted = run.record(future.result())
+            if run.stopping:
+                return
+            yield from counted
+
     def results() -> Generator[UpsertResult, None, None]:
-        pending: dict[Future[list[UpsertResult]], list[Row]] = {}
-        waiting: list[Row] | None = None
-
-        def harvest() -> Iterator[UpsertResult]:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                pending.pop(future)
-                batch = future.result()
-                run.add(batch)
-                yield from batch
-
-        try:
-            for item in _chunks(preparer, iter_rows(rows), options.chunk_size):
-                if isinstance(item, UpsertResult):
-                    run.add([item])
+        # Only this thread counts results and calls on_progress; a stop (an exception
+        # from on_progress) is seen here before the next row is read or chunk started.
+        nonlocal completed
+        for item in _chunks(run, preparer, iter_rows(rows), options.chunk_size):
+            if isinstance(item, UpsertResult):
+                if not run.stopping:
                     yield item
-                    continue
-                waiting = item
-                while len(pending) >= options.concurrency:
+            else:
+                while len(pending) >= options.concurrency and not run.stopping:
                     yield from harvest()
+                if run.stopping:
+                    break
                 if run.ctx.fatal is not None:
-                    run.add(_fail_fatal(run.ctx, item))
-                    waiting = None
+                    failed = run.record(_fail_fatal(run.ctx, item))
+                    if not run.stopping:
+                        yield from failed
                     break
                 # Each chunk runs in a copy of this context: capture_responses() sees it.
-                pending[pool.submit(contextvars.copy_context().run, run_chunk, item)] = item
-                waiting = None
-            while pending:
-                yield from harvest()
-        except BaseException:
-            cancel.set()
-            run.report.cancelled = True
-            for future, chunk in list(pending.items()):
-                try:
-                    run.add(future.result())
-                except BaseException:
-                    run.add(_cancelled(run.ctx, chunk))
-            pending.clear()
-            if waiting:
-                run.add(_cancelled(run.ctx, waiting))
-            raise
+                pending.add(pool.submit(contextvars.copy_context().run, run_chunk, item))
+            if run.stopping:
+                break
+        while pending and not run.stopping:
+            yield from harvest()
+        run.reraise()
+        completed = not run.stopping
 
     iterator: Generator[UpsertResult, None, None] = results()
     try:
         yield iterator
     finally:
         iterator.close()
+        if not completed:
+            run.stop()  # left early (a break, Ctrl-C, an error): cancel the chunks in flight
         cancel.set()
-        pool.shutdown(wait=True)
-        run._touch()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # No flow runs any more: count what the last ones did, then every row still open.
+        for future in pending:
+            if not future.cancelled() and future.exception() is None:
+                run.record(future.result())
+        pending.clear()
+        run.close_out()
     run.finish()
 
 
@@ -284,7 +432,9 @@ def run_many(
         with stream(client, kind, rows, options, report_sink=holder.append) as results:
             for _ in results:
                 pass
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or raised by on_progress
+        if not holder:
+            raise
         report = holder[0]
         report.cancelled = True
         raise SyncCancelledError(report) from exc
@@ -308,51 +458,56 @@ async def astream(
     slots = anyio.Semaphore(options.concurrency)
     finished = False
 
+    async def emit(results: list[UpsertResult]) -> None:
+        # Counted already: a reader that left, or a sync that is stopping, may miss them.
+        if results and not run.stopping:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(results)
+
     async def run_chunk(chunk: list[Row]) -> None:
         try:
             batch = await run_async(chunk_flow(run.ctx, chunk), client._http,
-                                    client._core.clock, salvage=run.add)
-            run.add(batch)
-            await send.send(batch)
+                                    client._core.clock, salvage=run.salvage)
+            await emit(run.record(batch))
         finally:
             slots.release()
 
     async def produce() -> None:
         nonlocal finished
-        waiting: list[Row] = []
-        async with send:
+        async with send, anyio.create_task_group() as chunks:
             try:
-                async with anyio.create_task_group() as chunks:
-                    batch: list[Row] = []
-                    index = 0
-                    async for source in aiter_rows(rows):
-                        item = preparer.prepare(index, source)
-                        index += 1
-                        if isinstance(item, UpsertResult):
-                            run.add([item])
-                            await send.send([item])
-                            continue
-                        batch.append(item)
-                        if len(batch) >= options.chunk_size:
-                            waiting, batch = batch, []
-                            if not await _start(chunks, waiting):
-                                break
-                            waiting = []
-                    if batch and run.ctx.fatal is None:
-                        waiting = batch
-                        await _start(chunks, batch)
-                        waiting = []
-                finished = True
-            except anyio.get_cancelled_exc_class():
-                run.report.cancelled = True
-                run.add(_cancelled(run.ctx, waiting))
-                raise
+                await read_rows(chunks)
+            except Exception as exc:  # reading the rows (user code) failed: stop the sync
+                run.stop(exc)
+        finished = True
+
+    async def read_rows(chunks: anyio.abc.TaskGroup) -> None:
+        # Rows go into the ledger as they are read: a partial chunk or one
+        # waiting for a slot needs no bookkeeping here when cancelled.
+        batch: list[Row] = []
+        index = 0
+        async for source in aiter_rows(rows):
+            item = run.read(preparer, index, source)
+            index += 1
+            if isinstance(item, UpsertResult):
+                await emit([item])
+            else:
+                batch.append(item)
+                if len(batch) >= options.chunk_size:
+                    chunk, batch = batch, []
+                    if not await _start(chunks, chunk):
+                        return
+            if run.stopping:
+                return
+        if batch:
+            await _start(chunks, batch)
 
     async def _start(group: anyio.abc.TaskGroup, chunk: list[Row]) -> bool:
         await slots.acquire()
-        if run.ctx.fatal is not None:
+        if run.stopping or run.ctx.fatal is not None:
             slots.release()
-            run.add(_fail_fatal(run.ctx, chunk))
+            if run.ctx.fatal is not None:
+                await emit(run.record(_fail_fatal(run.ctx, chunk)))
             return False
         group.start_soon(run_chunk, chunk)
         return True
@@ -363,16 +518,21 @@ async def astream(
                 for result in batch:
                     yield result
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(produce)
-        try:
-            yield results()
-        finally:
-            # Leaving the block before every result was read cancels the sync.
-            if not finished:
-                run.report.cancelled = True
-            group.cancel_scope.cancel()
-    run._touch()
+    try:
+        async with anyio.create_task_group() as group:
+            run.when_stopped(group.cancel_scope.cancel)
+            group.start_soon(produce)
+            try:
+                yield results()
+            finally:
+                # Leaving the block before every result was read cancels the sync.
+                if not finished:
+                    run.stop()
+                group.cancel_scope.cancel()
+    finally:
+        # No task runs any more (however the block was left): count each open row once.
+        run.close_out()
+    run.reraise()
     run.finish()
 
 
@@ -385,9 +545,13 @@ async def arun_many(
         async with astream(client, kind, rows, options, report_sink=holder.append) as results:
             async for _ in results:
                 pass
+    except KeyboardInterrupt as exc:  # raised by on_progress: as with the sync client
+        if not holder:
+            raise
+        holder[0].cancelled = True
+        raise SyncCancelledError(holder[0]) from exc
     except anyio.get_cancelled_exc_class():
         if holder:
             holder[0].cancelled = True
         raise
     return holder[0]
-

@@ -43,3 +43,11 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+"""``on_progress``: called with a :class:`Progress` after each batch of rows is counted.
+
+It runs on the thread (or task) that drives the sync. If it raises, the sync
+is cancelled (nothing new is read or sent, chunks in flight stop, every row
+read is counted once) and it is not called again; then ``KeyboardInterrupt``
+becomes :class:`~kustomer_activations.SyncCancelledError` from ``upsert_many``,
+and any other exception is re-raised with the report as ``exc.report``.
+"""

@@ -2,8 +2,9 @@
 
 ``KustomerEmulator`` behaves like one Kustomer org: customers and companies
 with uniqueness rules and the update traps, search with eventual consistency,
-asynchronous bulk jobs, rate-limit windows, auth and roles, and injectable
-faults. Use it in-process through ``emu.transport`` (an httpx transport, sync
+asynchronous bulk jobs, rate-limit windows, auth and roles, injectable
+faults, and a choice of :class:`Readings` where Kustomer's public material
+is unclear. Use it in-process through ``emu.transport`` (an httpx transport, sync
 and async) or over real HTTP with ``emu.serve()`` / ``python -m
 kustomer_activations.testing``.
 
@@ -25,6 +26,7 @@ from ._app import DEFAULT_ROLES, PODS, RequestRecord, TokenSpec
 from ._clock import RealClock, ScaledClock, VirtualClock
 from ._emulator import KustomerEmulator
 from ._faults import Fault, FaultRule, Faults
+from ._readings import Readings
 from ._store import Collection
 from .server import EmulatorServer
 from .transport import EmulatorTransport
@@ -39,6 +41,7 @@ __all__ = [
     "FaultRule",
     "Faults",
     "KustomerEmulator",
+    "Readings",
     "RealClock",
     "RequestRecord",
     "ScaledClock",

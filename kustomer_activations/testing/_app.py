@@ -13,6 +13,10 @@ Error shapes (Kustomer uses two; clients must accept both):
   (create / update / bulk): validation 400s, duplicate 409s, unknown id 404s;
 - simple ``{"errors": [{"code", "message", "meta"}]}`` for everything else:
   401, 403, 404 of reads and lookups, 405, 429, search 400s, injected 5xx.
+
+Where Kustomer's public material is unclear, :class:`~._readings.Readings`
+picks the answer (the shape of search hits and of the company link, bulk
+results, body-size and ``in`` limits, ``rev`` checks, ...).
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
-from ._bulk import BulkJob, BulkJobs
+from ._bulk import ORG_ID, USER_ID, BulkJob, BulkJobs
 from ._faults import Fault, Faults
 from ._limits import RateLimiter
-from ._rules import custom_suffix, validate_body
+from ._readings import Readings
+from ._rules import Problem, custom_suffix, validate_body
 from ._search import MAX_PAGE, MAX_PAGE_SIZE, SearchError, page_bounds
-from ._store import Conflict, Invalid, NotFound, Record, Store, iso
+from ._store import Conflict, Invalid, NotFound, Record, StaleRev, Store, iso
 
 __all__ = ["DEFAULT_ROLES", "PODS", "App", "Reply", "RequestRecord", "TokenSpec"]
 
@@ -51,7 +56,7 @@ PODS: dict[str, tuple[str, str]] = {
 }
 """Region → (pod, regional base URL)."""
 
-_ORG_ID = "5f0000000000000000000001"
+_ORG_ID = ORG_ID
 _CUSTOM_TYPES = {"Str": "string", "Txt": "text", "Num": "number", "At": "date",
                  "Bool": "boolean", "Url": "url", "Id": "string"}
 
@@ -130,6 +135,15 @@ def _conflict(exc: Conflict) -> HttpError:
                            "detail": str(exc), "source": {"pointer": f"/{exc.field}"}}])
 
 
+def _stale(exc: StaleRev) -> HttpError:
+    return jsonapi_error(409, "conflict", "conflict", str(exc))
+
+
+_MINIMAL_HIT = ("name", "displayName", "createdAt", "updatedAt", "lastActivityAt", "verified",
+                "rev")
+"""The attributes of a search hit under ``search_hits="minimal"`` (the OpenAPI example)."""
+
+
 def _plural(kind: str) -> str:
     return "customers" if kind == "customer" else "companies"
 
@@ -150,7 +164,7 @@ def _role_ok(roles: frozenset[str], resource: str, action: str) -> bool:
     return not roles.isdisjoint(wanted)
 
 
-Handler = Callable[["Call"], tuple[int, dict[str, Any]]]
+Handler = Callable[["Call"], tuple[int, Any]]
 
 
 @attrs.define(slots=True)
@@ -173,15 +187,17 @@ class App:
                  search_lag: float, bulk_delay: float, bulk_item_delay: float,
                  api_keys: Mapping[str, TokenSpec | Sequence[str]] | None,
                  roles: Sequence[str], region: str, seed: int | None, base_url: str,
-                 log_bodies: bool) -> None:
+                 log_bodies: bool, readings: Readings | None = None) -> None:
         if region not in PODS:
             raise ValueError(f"region must be one of {sorted(PODS)}")
         self.lock = threading.RLock()
         self.clock = clock
         self.region = region
+        self.readings = readings if readings is not None else Readings()
         self.base_url = base_url.rstrip("/")
-        self.store = Store(self.lock, search_lag)
-        self.bulk = BulkJobs(self.store, bulk_delay, bulk_item_delay)
+        self.store = Store(self.lock, search_lag, self.readings)
+        self.bulk = BulkJobs(self.store, bulk_delay, bulk_item_delay,
+                             self.readings.bulk_job_ttl)
         self.limits = RateLimiter(requests_per_minute, searches_per_minute)
         self.faults = Faults(seed)
         self.default_spec = TokenSpec(tuple(roles), region)
@@ -271,9 +287,15 @@ class App:
                     reply = Reply(0, {}, b"", fault.kind)
                 else:
                     reply = self._dispatch(method, template, handler, params, query, headers,
-                                           parsed, bad_json, now, fault)
+                                           parsed, bad_json, now, fault, len(body))
             except HttpError as exc:
                 reply = self._error_reply(exc, now)
+            if fault is not None and fault.kind == "applied_then_status":
+                # The request was handled (and applied) above; the answer is lost
+                # and replaced by an error, as a failing gateway would do.
+                reply = self._error_reply(simple_error(
+                    fault.status_code, "server_error",
+                    f"injected fault: HTTP {fault.status_code}"), now)
             if fault is not None and fault.kind == "lost_response":
                 reply.action = "lost_response"
             if reply.status == 429:
@@ -290,7 +312,8 @@ class App:
 
     def _dispatch(self, method: str, template: str, handler: Handler | None,
                   params: dict[str, str], query: dict[str, str], headers: Mapping[str, str],
-                  parsed: Any, bad_json: bool, now: float, fault: Fault | None) -> Reply:
+                  parsed: Any, bad_json: bool, now: float, fault: Fault | None,
+                  size: int = 0) -> Reply:
         if fault is not None and fault.kind == "status":
             raise simple_error(fault.status_code, "server_error",
                                f"injected fault: HTTP {fault.status_code}")
@@ -298,6 +321,11 @@ class App:
             raise HttpError(429, {"errors": [{"code": "rate_limited",
                                               "message": "too many requests", "meta": {}}]},
                             {"retry-after": str(fault.retry_after)})
+        limit = self.readings.max_body_bytes
+        if limit is not None and size > limit:
+            # Refused in front of the API: no auth, no budget spent, nothing applied.
+            raise jsonapi_error(413, "payload_too_large", "payload too large",
+                                f"the request body is {size} bytes; the limit is {limit} bytes")
         token, spec = self._authenticate(headers)
         wait = self.limits.take(now, template == "/v1/customers/search")
         if wait is not None:
@@ -355,22 +383,42 @@ class App:
 
     # -- resources -----------------------------------------------------------------
     def resource(self, rec: Record) -> dict[str, Any]:
-        """The JSON:API resource of a record. A customer's company link is in
-        ``relationships.company.data`` (``null`` when unlinked), not in attributes."""
-        plural = _plural(rec.kind)
-        rel: dict[str, Any] = {"org": {"data": {"type": "org", "id": _ORG_ID},
-                                       "links": {"self": f"/v1/orgs/{_ORG_ID}"}}}
-        if rec.kind == "customer":
-            rel["company"] = {"data": {"type": "company", "id": rec.company}
-                              if rec.company else None}
-            if rec.company:
-                rel["company"]["links"] = {"self": f"/v1/companies/{rec.company}"}
-        return {"type": rec.kind, "id": rec.id, "attributes": rec.attributes,
-                "relationships": rel, "links": {"self": f"/v1/{plural}/{rec.id}"}}
+        """The JSON:API resource of a record (see :meth:`render`)."""
+        return self.render(rec.kind, rec.id, rec.attributes, rec.company)
+
+    def render(self, kind: str, ident: str, attributes: dict[str, Any], company: str | None,
+               *, hit: bool = False) -> dict[str, Any]:
+        """The JSON:API resource of a document. A customer's company link is where
+        the ``company_link`` reading puts it (default ``relationships.company.data``,
+        ``null`` when unlinked); a search ``hit`` is minimal under
+        ``search_hits="minimal"``. ``attributes`` is never modified."""
+        org = {"data": {"type": "org", "id": _ORG_ID}, "links": {"self": f"/v1/orgs/{_ORG_ID}"}}
+        links = {"self": f"/v1/{_plural(kind)}/{ident}"}
+        if hit and self.readings.search_hits == "minimal":
+            return {"type": kind, "id": ident,
+                    "attributes": {k: attributes[k] for k in _MINIMAL_HIT if k in attributes},
+                    "relationships": {"org": org}, "links": links}
+        user = {"data": {"type": "user", "id": USER_ID}, "links": {"self": f"/v1/users/{USER_ID}"}}
+        rel: dict[str, Any] = {"org": org, "createdBy": user, "modifiedBy": user}
+        if kind == "customer":
+            rel["messages"] = {"links": {"self": f"/v1/customers/{ident}/messages"}}
+            where = self.readings.company_link
+            if where == "relationships":
+                rel["company"] = {"data": {"type": "company", "id": company}
+                                  if company else None}
+                if company:
+                    rel["company"]["links"] = {"self": f"/v1/companies/{company}"}
+            elif where == "attribute":
+                attributes = {**attributes, "company": company}
+        return {"type": kind, "id": ident, "attributes": attributes, "relationships": rel,
+                "links": links}
 
     def _paged(self, call: Call, base: str, records: list[Any], max_size: int,
-               render: Callable[[Any], dict[str, Any]], with_totals: bool) -> dict[str, Any]:
+               render: Callable[[Any], dict[str, Any]], with_totals: bool,
+               cap: int | None = None) -> dict[str, Any]:
         page, size = self._paging(call.query, max_size)
+        if cap is not None:
+            size = min(size, cap)  # a capped page: meta and links state the real size
         start, end, total_pages = page_bounds(len(records), page, size)
 
         def link(p: int) -> str:
@@ -378,7 +426,8 @@ class App:
 
         meta: dict[str, Any] = {"pageSize": size, "page": page}
         if with_totals:
-            meta.update(total=len(records), totalPages=total_pages)
+            meta.update(total=len(records), totalPages=total_pages, aggregations={},
+                        timed_out=False)
         return {"data": [render(r) for r in records[start:end]], "meta": meta,
                 "links": {"self": link(page), "first": link(1),
                           "prev": link(page - 1) if page > 1 else None,
@@ -403,9 +452,17 @@ class App:
         return page, size
 
     # -- handlers ------------------------------------------------------------------
+    def _multi(self, kind: str) -> frozenset[str]:
+        """Custom ``Id`` attributes defined with ``"multi": true``."""
+        return frozenset(name for name, d in self.metadata.get(kind, {}).items()
+                         if d.get("multi") and custom_suffix(name) == "Id")
+
+    def _validate(self, kind: str, body: Any, **options: Any) -> list[Problem]:
+        return validate_body(kind, body, multi=self._multi(kind), **options)
+
     def _create(self, call: Call) -> tuple[int, dict[str, Any]]:
         kind = call.params["kind"]
-        problems = validate_body(kind, call.body)
+        problems = self._validate(kind, call.body)
         if problems:
             raise _invalid(problems)
         try:
@@ -451,7 +508,7 @@ class App:
     def _update(self, call: Call) -> tuple[int, dict[str, Any]]:
         kind = call.params["kind"]
         replace = call.method == "PUT" and call.query.get("replace", "false").lower() == "true"
-        problems = validate_body(kind, call.body, partial=not replace)
+        problems = self._validate(kind, call.body, partial=not replace)
         if problems:
             raise _invalid(problems)
         try:
@@ -460,6 +517,8 @@ class App:
         except NotFound:
             raise jsonapi_error(404, "not_found", "not found",
                                 f"{kind} {call.params['id']} does not exist") from None
+        except StaleRev as exc:
+            raise _stale(exc) from None
         except Conflict as exc:
             raise _conflict(exc) from None
         except Invalid as exc:
@@ -476,11 +535,16 @@ class App:
             raise _invalid([("/", f"at most 100 items per bulk request, got {len(items)}")])
         problems: list[tuple[str, str]] = []
         refs: list[Any] = []
+        # Under client_ref_on="customer-create", ``_clientRef`` elsewhere is left
+        # in the item, where validation refuses it as an unknown field.
+        refs_allowed = self.readings.client_ref_on == "all" or (
+            kind == "customer" and operation == "create")
+        multi = self._multi(kind)
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 problems.append((f"/{i}", "must be a JSON object"))
                 continue
-            if "_clientRef" in item:
+            if "_clientRef" in item and refs_allowed:
                 ref = item["_clientRef"]
                 refs.append(ref)
                 if not isinstance(ref, str) or not ref or len(ref) > 255:
@@ -488,7 +552,7 @@ class App:
                 item = {k: v for k, v in item.items() if k != "_clientRef"}
             problems += validate_body(kind, item, pointer=f"/{i}",
                                       require_id=operation == "update",
-                                      partial=operation == "update")
+                                      partial=operation == "update", multi=multi)
         if refs and len(refs) != len(items):
             problems.append(("/", "_clientRef must be on all items or on none"))
         hashable = [r for r in refs if isinstance(r, str)]
@@ -500,7 +564,7 @@ class App:
         return 201, {"data": job.resource(call.now)}
 
     def _job(self, call: Call) -> BulkJob:
-        job = self.bulk.jobs.get(call.params["id"])
+        job = self.bulk.get(call.params["id"], call.now)
         if job is None:
             raise simple_error(404, "not_found", "bulk job not found")
         return job
@@ -508,15 +572,11 @@ class App:
     def _bulk_status(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {"data": self._job(call).resource(call.now)}
 
-    def _batches(self, call: Call) -> tuple[int, dict[str, Any]]:
+    def _batches(self, call: Call) -> tuple[int, Any]:
         job = self._job(call)
-        items = [] if job.results is None else [
-            {"index": i, **r} for i, r in enumerate(job.results)]
-        status = job.status(call.now)
-        batch = {"type": "bulk_batch", "id": f"{job.id}-1",
-                 "attributes": {"status": status, "count": len(job.items), "items": items}}
-        return 200, {"data": [batch], "meta": {"count": len(job.items), "status": status},
-                     "links": {"self": f"/v1/bulk/{job.id}/batches"}}
+        if self.readings.bulk_results == "jsonapi":
+            return 200, job.jsonapi(call.now)
+        return 200, job.documented()
 
     def _search(self, call: Call) -> tuple[int, dict[str, Any]]:
         body = call.body if call.body is not None else {}
@@ -538,14 +598,18 @@ class App:
         except SearchError as exc:
             raise simple_error(400, "invalid_search", str(exc)) from None
         records = self.store.records[context]
+        as_indexed = self.readings.search_docs == "indexed"
 
         def render(snap: Any) -> dict[str, Any]:
+            if as_indexed:  # the document as the index saw it
+                return self.render(context, snap.id, snap.attributes, snap.company, hit=True)
             rec = records.get(snap.id)
-            res = self.resource(rec) if rec is not None else {"type": context, "id": snap.id}
-            return res
+            if rec is None:
+                return {"type": context, "id": snap.id}
+            return self.render(context, rec.id, rec.attributes, rec.company, hit=True)
 
         return 200, self._paged(call, "/v1/customers/search", found, MAX_PAGE_SIZE, render,
-                                True)
+                                True, self.readings.search_page_cap)
 
     def _metadata(self, call: Call) -> tuple[int, dict[str, Any]]:
         kind = call.params["resource"]
@@ -553,6 +617,9 @@ class App:
             raise simple_error(404, "not_found", f"no metadata for {kind!r}")
         return 200, {"data": {"type": "metadata", "id": kind,
                               "attributes": {"properties": self.metadata[kind]},
+                              "relationships": {"org": {
+                                  "data": {"type": "org", "id": _ORG_ID},
+                                  "links": {"self": f"/v1/orgs/{_ORG_ID}"}}},
                               "links": {"self": f"/v1/metadata/{kind}"}}}
 
     def _klasses(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -585,9 +652,10 @@ class App:
         if suffix is None:
             raise ValueError(f"{name!r} has no type suffix")
         with self.lock:
+            stamp = iso(self.clock.now())
             self.metadata[kind][name] = {
                 "type": _CUSTOM_TYPES[suffix], "displayName": display_name or name,
-                "updatedAt": iso(self.clock.now()), **extra}
+                "updatedAt": stamp, "modifiedAt": stamp, "modifiedBy": USER_ID, **extra}
 
     def seed(self, kind: str, doc: dict[str, Any]) -> str:
         """Store a document directly (no limits; visible to search at once)."""
@@ -595,7 +663,7 @@ class App:
         ident = body.pop("id", None)
         passthrough: dict[str, Any] = {k: body.pop(k) for k in ("updatedAt", "createdAt")
                                        if k in body}
-        problems = validate_body(kind, body, partial=True)
+        problems = self._validate(kind, body, partial=True)
         if problems:
             raise ValueError(f"invalid seed document: {problems}")
         body.update(passthrough)

@@ -9,6 +9,7 @@ from typing import Any
 from ._app import DEFAULT_ROLES, App, RequestRecord, TokenSpec
 from ._clock import RealClock
 from ._faults import Faults
+from ._readings import Readings, coerce_readings
 from ._store import Collection
 from .server import EmulatorServer
 from .transport import EmulatorTransport
@@ -35,6 +36,10 @@ class KustomerEmulator:
     :param seed: seed of the random fault generator.
     :param base_url: the URL clients should use with :attr:`transport`.
     :param log_bodies: keep request bodies in :attr:`requests` (off for big benchmarks).
+    :param readings: how to answer where Kustomer's public material is unclear: a
+        :class:`Readings`, a preset name or ``NAME=VALUE`` list as
+        :meth:`Readings.parse` reads (``"strictest"``), or a mapping
+        (``{"search_hits": "minimal"}``); default ``Readings()``.
     """
 
     def __init__(self, requests_per_minute: int = 1000, searches_per_minute: int = 100, *,
@@ -43,19 +48,26 @@ class KustomerEmulator:
                  api_keys: Mapping[str, TokenSpec | Sequence[str]] | None = None,
                  roles: Sequence[str] = DEFAULT_ROLES, region: str = "us",
                  seed: int | None = None, base_url: str = "https://acme.api.kustomerapp.com",
-                 log_bodies: bool = True) -> None:
+                 log_bodies: bool = True,
+                 readings: Readings | str | Mapping[str, Any] | None = None) -> None:
         self.clock: Any = clock if clock is not None else RealClock()
         self._app = App(clock=self.clock, requests_per_minute=requests_per_minute,
                         searches_per_minute=searches_per_minute, search_lag=search_lag,
                         bulk_delay=bulk_delay, bulk_item_delay=bulk_item_delay,
                         api_keys=api_keys, roles=roles, region=region, seed=seed,
-                        base_url=base_url, log_bodies=log_bodies)
+                        base_url=base_url, log_bodies=log_bodies,
+                        readings=coerce_readings(readings))
         self.base_url: str = self._app.base_url
         self.transport: EmulatorTransport = EmulatorTransport(self)
         self.customers: Collection = Collection(self._app.store, "customer")
         self.companies: Collection = Collection(self._app.store, "company")
 
     # -- inspection ------------------------------------------------------------
+    @property
+    def readings(self) -> Readings:
+        """The readings in force (fixed when the emulator was made)."""
+        return self._app.readings
+
     @property
     def faults(self) -> Faults:
         """Fault injection, e.g. ``emu.faults.add(Fault.status(503), match="POST /v1/...")``."""
@@ -120,7 +132,10 @@ class KustomerEmulator:
         """Define a custom attribute listed by ``GET /v1/metadata/<kind>``.
 
         Writes of undefined names with a valid suffix are accepted anyway (as in
-        Kustomer); the metadata only lists defined ones.
+        Kustomer); the metadata only lists defined ones. ``extra`` goes into the
+        definition as is (``enumeration=[...]``, ``target="kobject.order"``);
+        an ``Id`` attribute defined with ``multi=True`` takes a list of id
+        strings (and no longer a single string).
         """
         if kind not in ("customer", "company"):
             raise ValueError("kind must be 'customer' or 'company'")

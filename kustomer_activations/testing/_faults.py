@@ -13,7 +13,14 @@ generator. Kinds and where they strike:
   (over HTTP the server resets the connection: ``httpx.ReadError``);
 - ``lost_response``: the request IS applied, then the client gets
   ``httpx.RemoteProtocolError`` (the server closes the socket) — the case
-  that makes naive retrying clients create duplicates.
+  that makes naive retrying clients create duplicates;
+- ``applied_then_status``: the request IS applied, then the client gets that
+  HTTP status (default 503) with a JSON error body — a gateway error after
+  the backend did the work.
+
+The random generator (:meth:`Faults.random`) draws from 503, rate limit,
+timeout, connection reset and lost response unless ``kinds`` says otherwise
+(e.g. ``kinds=["applied_then_status:503", "lost_response"]``).
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ Matcher = str | Callable[[str, str], bool] | None
 """``"METHOD /path-prefix"`` (either part may be omitted: ``"POST"``,
 ``"/v1/customers"``), a ``callable(method, path) -> bool``, or ``None`` (all)."""
 
-_KINDS = ("status", "rate_limit", "slow", "timeout", "connection_reset", "lost_response")
+_KINDS = ("status", "rate_limit", "slow", "timeout", "connection_reset", "lost_response",
+          "applied_then_status")
 
 
 @attrs.frozen
@@ -73,10 +81,19 @@ class Fault:
         (``httpx.RemoteProtocolError``; the HTTP server closes the socket)."""
         return cls("lost_response")
 
+    @classmethod
+    def applied_then_status(cls, code: int = 503) -> Fault:
+        """Process and store the request, then answer HTTP ``code`` with a JSON
+        error body instead of the real answer."""
+        return cls("applied_then_status", status_code=code)
+
     @property
     def label(self) -> str:
-        """A short name for the request log, e.g. ``status:503``."""
-        return f"status:{self.status_code}" if self.kind == "status" else self.kind
+        """A short name for the request log, e.g. ``status:503`` or
+        ``applied_then_status:503``."""
+        if self.kind in ("status", "applied_then_status"):
+            return f"{self.kind}:{self.status_code}"
+        return self.kind
 
 
 def _matches(match: Matcher, method: str, path: str) -> bool:
@@ -105,9 +122,13 @@ class FaultRule:
 def _parse_kind(kind: Fault | str) -> Fault:
     if isinstance(kind, Fault):
         return kind
-    if kind.startswith("status"):
-        _, _, code = kind.partition(":")
-        return Fault.status(int(code) if code else 503)
+    name, _, code = kind.partition(":")
+    if name in ("status", "applied_then_status"):
+        make = Fault.status if name == "status" else Fault.applied_then_status
+        try:
+            return make(int(code) if code else 503)
+        except ValueError:
+            raise ValueError(f"bad status code in fault kind {kind!r}") from None
     factories: dict[str, Callable[[], Fault]] = {
         "rate_limit": Fault.rate_limit, "timeout": Fault.timeout,
         "connection_reset": Fault.connection_reset, "lost_response": Fault.lost_response,
@@ -139,7 +160,9 @@ class Faults:
                seed: int | None = None, match: Matcher = None) -> None:
         """Give each matching request probability ``rate`` of a fault drawn from
         ``kinds`` (default: 503, rate limit, timeout, connection reset, lost
-        response). The same ``seed`` and request sequence give the same faults."""
+        response; also ``"applied_then_status[:code]"``, ``"slow"``, ``"status:<code>"``
+        or :class:`Fault` objects). The same ``seed`` and request sequence give the
+        same faults."""
         chosen = [_parse_kind(k) for k in (kinds or [
             "status:503", "rate_limit", "timeout", "connection_reset", "lost_response"])]
         with self._lock:

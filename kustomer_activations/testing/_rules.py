@@ -8,7 +8,7 @@ SDK independently of this module.
 
 A schema is a small dict in a JSON-Schema-like dialect understood by
 :func:`check`: ``type`` (one name), ``nullable``, ``minLength``/``maxLength``,
-``enum``, ``pattern``, ``format`` (``date-time``, ``uri``, ``email``),
+``enum``, ``pattern``, ``format`` (``date-time``, ``uri``, ``email-relaxed``),
 ``minimum``/``maximum``, ``items``/``maxItems``/``uniqueItems`` and
 ``properties``/``required``/``closed`` (``closed`` = no other keys).
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ __all__ = [
     "check",
     "check_custom",
     "custom_suffix",
+    "is_relaxed_email",
     "parse_datetime",
     "validate_body",
 ]
@@ -62,7 +64,7 @@ _DT: Schema = _s(format="date-time", nullable=True)
 _EMAIL_TYPES = ("home", "work", "other")
 _PHONE_TYPES = ("mobile", "home", "work", "fax", "other")
 
-_EMAIL = _obj({"type": _s(enum=_EMAIL_TYPES), "email": _s(format="email"),
+_EMAIL = _obj({"type": _s(enum=_EMAIL_TYPES), "email": _s(format="email-relaxed"),
                "verified": _BOOL}, ("email",))
 _PHONE = _obj({"type": _s(enum=_PHONE_TYPES), "phone": _s(min_length=1),
                "verified": _BOOL}, ("phone",))
@@ -144,6 +146,7 @@ CUSTOM_SUFFIXES = ("Str", "Txt", "Num", "At", "Bool", "Url", "Id")
 _SUFFIX_RE = re.compile(r"^[a-z][A-Za-z0-9_]*?(Str|Txt|Num|At|Bool|Url|Id)$")
 CUSTOM_MAX_KEYS = 100
 CUSTOM_STR_MAX = 1024
+"""Longest ``Str`` and ``Txt`` custom value (the reference limits both to 1024 characters)."""
 
 
 def custom_suffix(name: str) -> str | None:
@@ -176,6 +179,19 @@ def _is_url(value: str) -> bool:
     return bool(parts.scheme and parts.netloc)
 
 
+def is_relaxed_email(value: str) -> bool:
+    """Kustomer's ``email-relaxed`` format: exactly one ``@``, a non-empty local
+    part, a domain with a dot that is neither its first nor its last character,
+    and no whitespace or control characters anywhere."""
+    if any(ch.isspace() or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
+        return False
+    if value.count("@") != 1:
+        return False
+    local, _, domain = value.partition("@")
+    return bool(local) and "." in domain and not domain.startswith(".") \
+        and not domain.endswith(".")
+
+
 def _type_ok(kind: str, value: Any) -> bool:
     if kind == "string":
         return isinstance(value, str)
@@ -191,8 +207,10 @@ def _type_ok(kind: str, value: Any) -> bool:
     raise AssertionError(kind)
 
 
-def check(schema: Schema, value: Any, pointer: str, out: list[Problem]) -> None:
-    """Append the problems of ``value`` against ``schema`` to ``out``."""
+def check(schema: Schema, value: Any, pointer: str, out: list[Problem],
+          multi: AbstractSet[str] = frozenset()) -> None:
+    """Append the problems of ``value`` against ``schema`` to ``out`` (``multi``:
+    the custom ``Id`` attributes defined as multi-valued)."""
     if value is None:
         if not schema.get("nullable"):
             out.append((pointer, "must not be null"))
@@ -215,7 +233,7 @@ def check(schema: Schema, value: Any, pointer: str, out: list[Problem]) -> None:
             out.append((pointer, "must be an ISO-8601 date-time"))
         elif fmt == "uri" and not _is_url(value):
             out.append((pointer, "must be a URL"))
-        elif fmt == "email" and "@" not in value:
+        elif fmt == "email-relaxed" and not is_relaxed_email(value):
             out.append((pointer, "must be an email address"))
     elif kind == "number":
         if value < schema.get("minimum", value) or value > schema.get("maximum", value):
@@ -228,16 +246,18 @@ def check(schema: Schema, value: Any, pointer: str, out: list[Problem]) -> None:
             if len(seen) != len(value):
                 out.append((pointer, "items must be unique"))
         for i, item in enumerate(value):
-            check(schema["items"], item, f"{pointer}/{i}", out)
+            check(schema["items"], item, f"{pointer}/{i}", out, multi)
     elif kind == "object":
         if schema.get("custom"):
-            check_custom(value, pointer, out)
+            check_custom(value, pointer, out, multi)
             return
-        validate_fields(schema["properties"], value, pointer, out, schema.get("required", ()))
+        validate_fields(schema["properties"], value, pointer, out, schema.get("required", ()),
+                        multi)
 
 
 def validate_fields(props: dict[str, Schema], body: dict[str, Any], pointer: str,
-                    out: list[Problem], required: tuple[str, ...] = ()) -> None:
+                    out: list[Problem], required: tuple[str, ...] = (),
+                    multi: AbstractSet[str] = frozenset()) -> None:
     """Check an object against ``props``; unknown keys are problems."""
     for name in required:
         if name not in body:
@@ -247,12 +267,14 @@ def validate_fields(props: dict[str, Schema], body: dict[str, Any], pointer: str
         if schema is None:
             out.append((f"{pointer}/{name}", "is not an allowed field"))
         else:
-            check(schema, value, f"{pointer}/{name}", out)
+            check(schema, value, f"{pointer}/{name}", out, multi)
 
 
-def check_custom(custom: dict[str, Any], pointer: str, out: list[Problem]) -> None:
+def check_custom(custom: dict[str, Any], pointer: str, out: list[Problem],
+                 multi: AbstractSet[str] = frozenset()) -> None:
     """Check ``custom``: at most 100 keys, each name with a type suffix and a value of
-    that type; ``null`` (clear the value) is always allowed."""
+    that type; ``null`` (clear the value) is always allowed. An ``Id`` attribute
+    named in ``multi`` (defined with ``"multi": true``) takes a list of id strings."""
     if len(custom) > CUSTOM_MAX_KEYS:
         out.append((pointer, f"must have at most {CUSTOM_MAX_KEYS} keys"))
     for name, value in custom.items():
@@ -263,10 +285,15 @@ def check_custom(custom: dict[str, Any], pointer: str, out: list[Problem]) -> No
             continue
         if value is None:
             continue
+        if suffix == "Id" and name in multi:
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                out.append((where, "a multi-valued Id attribute must be a list of id strings"))
+            continue
         if suffix in ("Str", "Txt", "Id", "Url", "At") and not isinstance(value, str):
             out.append((where, f"a {suffix} attribute must be a string"))
-        elif suffix == "Str" and len(value) > CUSTOM_STR_MAX:
-            out.append((where, f"a Str attribute must be at most {CUSTOM_STR_MAX} characters"))
+        elif suffix in ("Str", "Txt") and len(value) > CUSTOM_STR_MAX:
+            out.append((where, f"a {suffix} attribute must be at most {CUSTOM_STR_MAX} "
+                               "characters"))
         elif suffix == "Num" and not _type_ok("number", value):
             out.append((where, "a Num attribute must be a number"))
         elif suffix == "Bool" and not isinstance(value, bool):
@@ -278,11 +305,13 @@ def check_custom(custom: dict[str, Any], pointer: str, out: list[Problem]) -> No
 
 
 def validate_body(kind: str, body: Any, *, pointer: str = "",
-                  require_id: bool = False, partial: bool = False) -> list[Problem]:
+                  require_id: bool = False, partial: bool = False,
+                  multi: AbstractSet[str] = frozenset()) -> list[Problem]:
     """Problems of one customer/company write body (empty list: valid).
 
     ``require_id`` is for bulk-update items (they carry ``id``); ``partial``
-    relaxes ``required`` (company updates need no ``name``).
+    relaxes ``required`` (company updates need no ``name``); ``multi`` names
+    the custom ``Id`` attributes defined as multi-valued.
     """
     out: list[Problem] = []
     if not isinstance(body, dict):
@@ -294,7 +323,7 @@ def validate_body(kind: str, body: Any, *, pointer: str = "",
         if not isinstance(ident, str) or not ident:
             out.append((f"{pointer}/id", "is required"))
     required: tuple[str, ...] = ("name",) if kind == "company" and not partial else ()
-    validate_fields(props, fields, pointer, out, required)
+    validate_fields(props, fields, pointer, out, required, multi)
     if kind == "company" and isinstance(fields.get("name"), str) \
             and len(fields["name"]) > COMPANY_NAME_MAX:
         out.append((f"{pointer}/name", f"must be at most {COMPANY_NAME_MAX} characters"))

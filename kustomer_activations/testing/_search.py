@@ -10,6 +10,10 @@ Equality criteria (``equals`` / ``in``) on ``externalId``, ``email``,
 value → ids index, so an ``in`` with hundreds of values costs one dict lookup
 per value, not a scan of every object. Other operators filter the candidate
 set (or scan when nothing narrows it).
+
+A snapshot keeps a reference to the attributes dict it was made from (the
+store builds a new dict on every write and never changes a published one),
+so a hit can be rendered as the index saw it without copying every write.
 """
 
 from __future__ import annotations
@@ -52,13 +56,16 @@ def _term(value: Any) -> Term | None:
 @attrs.define(slots=True)
 class Snapshot:
     """The search-visible projection of one object at one write, with its
-    equality-index terms (computed once, at write time)."""
+    equality-index terms (computed once, at write time), and the document as
+    written (``attributes``, ``company``: shared, never modified)."""
 
     id: str
     seq: int
     fields: dict[str, list[Any]]
     updated: float
     terms: list[tuple[str, Term]]
+    attributes: dict[str, Any]
+    company: str | None
 
     @classmethod
     def of(cls, ident: str, seq: int, a: dict[str, Any], company: str | None,
@@ -90,7 +97,7 @@ class Snapshot:
         f["updated_at"] = [updated]
         created = a.get("createdAt")
         f["created_at"] = [parse_datetime(created) or updated if created else updated]
-        return cls(ident, seq, f, updated, terms)
+        return cls(ident, seq, f, updated, terms, a, company)
 
 
 Predicate = Callable[[Snapshot], bool]
@@ -104,10 +111,18 @@ class _Node:
 
 
 class SearchIndex:
-    """The search view of one object type (customer or company)."""
+    """The search view of one object type (customer or company).
 
-    def __init__(self, kind: str) -> None:
+    ``max_in``: most values an ``in`` may list (``0``: ``in`` is refused;
+    ``None``: no limit); ``hidden``: attributes (without the type prefix, e.g.
+    ``externalId``) this index does not know.
+    """
+
+    def __init__(self, kind: str, *, max_in: int | None = None,
+                 hidden: frozenset[str] = frozenset()) -> None:
         self.kind = kind
+        self.max_in = max_in
+        self.hidden = hidden
         self.visible: dict[str, Snapshot] = {}
         self.pending: deque[tuple[float, Snapshot]] = deque()
         self.index: dict[str, dict[Term, set[str]]] = {}
@@ -139,6 +154,8 @@ class SearchIndex:
         known: tuple[str, ...] = ("externalId", "email", "phone", "name", "updated_at",
                                   "created_at")
         known = (*known, "domain") if self.kind == "company" else (*known, "company")
+        if rest in self.hidden:
+            raise SearchError(f"unknown attribute {attribute!r}")
         if rest in known or (rest.startswith("custom_") and len(rest) > 7):
             return rest
         raise SearchError(f"unknown attribute {attribute!r}")
@@ -162,9 +179,15 @@ class SearchIndex:
             return v.lower() if fold and isinstance(v, str) else v
 
         if op in ("equals", "in"):
+            if op == "in" and self.max_in == 0:
+                raise SearchError("the 'in' operator is not supported; use 'or' over "
+                                  "'equals' criteria")
             targets = target if op == "in" else [target]
             if not isinstance(targets, list):
                 raise SearchError("'in' takes a list of values")
+            if op == "in" and self.max_in is not None and len(targets) > self.max_in:
+                raise SearchError(f"'in' takes at most {self.max_in} values, "
+                                  f"got {len(targets)}")
             if is_date:
                 stamps = {parse_datetime(t) if isinstance(t, str) else t for t in targets}
                 return _Node(None, lambda s: any(v in stamps for v in s.fields.get(field, ())))

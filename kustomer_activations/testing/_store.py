@@ -4,14 +4,21 @@ One :class:`Store` holds customers and companies. Every write goes through
 it, so the rules live in one place whichever endpoint (single or bulk) made
 the write:
 
-- emails (case-insensitive), phones and ``externalId`` of customers are
-  unique in the org → :class:`Conflict`; company ``externalId`` is not unique;
+- emails (case-insensitive), phones, ``externalId``, ``externalIds[].externalId``,
+  ``whatsapps[].phone`` and ``socials`` entries (type + username) of
+  customers are unique in the org → :class:`Conflict`; company
+  ``externalId`` is not unique;
 - an update is a *merge* of the top-level fields given (arrays replace,
-  ``custom`` merges key by key and ``null`` clears a key), except that a
-  customer update whose body omits ``company`` unlinks the company — the
-  documented Kustomer trap; ``replace=True`` replaces the whole document;
+  ``custom`` merges key by key and ``null`` clears a key, unless the
+  ``custom_update`` reading says "replace"), except that a customer update
+  whose body omits ``company`` unlinks the company — the documented Kustomer
+  trap; ``replace=True`` (and every company update under the
+  ``company_update="replace"`` reading) replaces the whole document;
+- under the ``rev="enforced"`` reading, an update whose body carries a stale
+  ``rev`` is refused (:class:`StaleRev`); every write increments ``rev``;
 - each write publishes a snapshot to the search index (which applies the
-  configured lag).
+  configured lag). Published attribute dicts are never changed afterwards:
+  an update builds a new dict.
 
 Callers hold the emulator lock; nothing here locks.
 """
@@ -27,10 +34,12 @@ from typing import Any
 
 import attrs
 
+from ._readings import Readings
 from ._rules import parse_datetime
 from ._search import SearchIndex, Snapshot
 
-__all__ = ["Collection", "Conflict", "Invalid", "NotFound", "Record", "Store", "iso"]
+__all__ = ["Collection", "Conflict", "Invalid", "NotFound", "Record", "StaleRev", "Store",
+           "iso"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -50,6 +59,20 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     """No object with that id."""
+
+
+def _num(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+class StaleRev(Exception):
+    """An update carried a ``rev`` other than the stored one (``rev="enforced"``)."""
+
+    def __init__(self, given: Any, current: int) -> None:
+        super().__init__(f"rev {_num(given)} is stale; the current rev is {current}")
+        self.given, self.current = given, current
+        self.bulk_text = f"conflict: stale rev {_num(given)}; the current rev is {current}"
+        """The per-item error string of a bulk job."""
 
 
 class Invalid(Exception):
@@ -73,9 +96,11 @@ class Record:
 
 
 _ARRAYS = ("externalIds", "sharedExternalIds", "emails", "sharedEmails", "phones",
-           "sharedPhones", "whatsapps", "socials", "sharedSocials", "urls", "locations", "tags")
+           "sharedPhones", "whatsapps", "facebookIds", "instagramIds", "socials",
+           "sharedSocials", "urls", "locations", "tags")
 _CUSTOMER_NULLS = ("name", "externalId", "username", "signedUpAt", "avatarUrl", "locale",
-                   "timeZone", "birthdayAt", "gender", "lastSeenAt", "defaultLang")
+                   "timeZone", "birthdayAt", "gender", "lastSeenAt", "lastCustomerActivityAt",
+                   "defaultLang", "progressiveStatus")
 _COMPANY_ARRAYS = ("emails", "phones", "whatsapps", "socials", "urls", "domains",
                    "locations", "tags")
 
@@ -160,14 +185,23 @@ class Collection(Mapping[str, dict[str, Any]]):
 class Store:
     """All objects of the org, their indexes and write rules."""
 
-    def __init__(self, lock: Any, search_lag: float) -> None:
+    def __init__(self, lock: Any, search_lag: float, readings: Readings | None = None) -> None:
         self.lock = lock
         self.search_lag = search_lag
+        self.readings = readings if readings is not None else Readings()
+        r = self.readings
+        max_in = (0 if r.search_in == "refused" else
+                  int(r.search_in[4:]) if r.search_in.startswith("max:") else None)
+        hidden = frozenset() if r.company_externalId_searchable else frozenset({"externalId"})
         self.records: dict[str, dict[str, Record]] = {"customer": {}, "company": {}}
-        self.search: dict[str, SearchIndex] = {"customer": SearchIndex("customer"),
-                                               "company": SearchIndex("company")}
-        # Unique keys of customers, value → owner id.
-        self.unique: dict[str, dict[str, str]] = {"email": {}, "phone": {}, "externalId": {}}
+        self.search: dict[str, SearchIndex] = {
+            "customer": SearchIndex("customer", max_in=max_in),
+            "company": SearchIndex("company", max_in=max_in, hidden=hidden)}
+        # Unique keys of customers, value → owner id. ``socials`` values are
+        # "<type>:<username>".
+        self.unique: dict[str, dict[str, str]] = {
+            "email": {}, "phone": {}, "externalId": {}, "externalIds": {}, "whatsapps": {},
+            "socials": {}}
         # Company externalId → ids, in creation order (0, 1 or many: not unique).
         self.company_ext: dict[str, list[str]] = {}
         self._seq = 0
@@ -204,6 +238,10 @@ class Store:
         keys += [("phone", p["phone"]) for p in attributes.get("phones") or []]
         if attributes.get("externalId"):
             keys.append(("externalId", attributes["externalId"]))
+        keys += [("externalIds", e["externalId"]) for e in attributes.get("externalIds") or []]
+        keys += [("whatsapps", w["phone"]) for w in attributes.get("whatsapps") or []]
+        keys += [("socials", f"{s['type']}:{s['username']}")
+                 for s in attributes.get("socials") or []]
         return keys
 
     def check_unique(self, attributes: dict[str, Any], owner: str | None) -> None:
@@ -244,6 +282,11 @@ class Store:
             a: dict[str, Any] = dict.fromkeys(_CUSTOMER_NULLS)
             for f in _ARRAYS:
                 a[f] = []
+            # Fields Kustomer fills from conversations and its UI; never written
+            # through the API here, present so that responses have their shape.
+            a.update(activeUsers=[], watchers=[], presence="offline", verified=False,
+                     deleted=False,
+                     conversationCounts={"all": 0, "snoozed": 0, "open": 0, "done": 0})
         else:
             a = {"name": None, "externalId": None, "avatarUrl": None, "employeeCount": None,
                  "defaultLang": None}
@@ -260,7 +303,7 @@ class Store:
             if field in ("company", "rev", "id"):
                 continue
             if field == "custom":
-                a["custom"] = {k: v for k, v in value.items() if v is not None}
+                a["custom"] = {k: copy.deepcopy(v) for k, v in value.items() if v is not None}
             else:
                 a[field] = _normalise(field, value)
         if kind == "customer":
@@ -275,6 +318,8 @@ class Store:
         a["rev"] = 1
         if kind == "customer":
             a["displayName"] = _display_name(a)
+            if a.get("lastActivityAt") is None and "lastActivityAt" not in body:
+                a["lastActivityAt"] = a["updatedAt"]
         ident = ident or self.new_id()
         if ident in self.records[kind]:
             raise Invalid("/id", f"{kind} {ident} already exists")
@@ -289,6 +334,11 @@ class Store:
                replace: bool = False) -> Record:
         """Update a record from a validated body (merge, or replace the document)."""
         rec = self.get(kind, ident)
+        current = int(rec.attributes.get("rev", 0))
+        if self.readings.rev == "enforced" and "rev" in body and body["rev"] != current:
+            raise StaleRev(body["rev"], current)
+        replace = replace or (kind == "company" and self.readings.company_update == "replace")
+        replace_custom = self.readings.custom_update == "replace"
         if replace:
             a = self._defaults(kind)
             a["createdAt"] = rec.attributes["createdAt"]
@@ -298,7 +348,9 @@ class Store:
         for field, value in body.items():
             if field in ("company", "rev", "id"):
                 continue
-            if field == "custom":
+            if field == "custom" and replace_custom:
+                a["custom"] = {k: copy.deepcopy(v) for k, v in value.items() if v is not None}
+            elif field == "custom":
                 for key, val in value.items():
                     if val is None:
                         a["custom"].pop(key, None)
@@ -315,7 +367,9 @@ class Store:
             self.check_unique(a, rec.id)
             a["displayName"] = _display_name(a)
         a["updatedAt"] = a["modifiedAt"] = iso(now)
-        a["rev"] = int(rec.attributes.get("rev", 0)) + 1
+        if kind == "customer" and "lastActivityAt" not in body:
+            a["lastActivityAt"] = a["updatedAt"]
+        a["rev"] = current + 1
         self._index(rec, False)
         rec.attributes, rec.company, rec.updated = a, company, now
         self._index(rec, True)

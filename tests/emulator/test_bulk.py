@@ -32,10 +32,10 @@ def test_lifecycle_and_outcomes(client: httpx.Client, emu: KustomerEmulator) -> 
         return got
 
     def batches() -> list[dict[str, Any]]:
-        got: list[dict[str, Any]] = client.get(f"/v1/bulk/{job['id']}/batches").json()["data"]
+        got: list[dict[str, Any]] = client.get(f"/v1/bulk/{job['id']}/batches").json()
         return got
 
-    assert batches()[0]["attributes"]["items"] == []
+    assert batches() == []  # the documented shape: no batch until the job is complete
     assert len(emu.customers) == 1  # nothing applied yet
     clock.advance(1.0)
     assert status()["status"] == "running"
@@ -43,12 +43,16 @@ def test_lifecycle_and_outcomes(client: httpx.Client, emu: KustomerEmulator) -> 
     att = status()
     assert att["status"] == "complete" and att["counts"] == {"created": 1, "updated": 0,
                                                               "error": 2}
-    items = batches()[0]["attributes"]["items"]
+    [batch] = batches()
+    items = batch["results"]
     assert [i["_clientRef"] for i in items] == ["r0", "r1", "r2"]
     assert [i["status"] for i in items] == ["created", "error", "error"]
-    assert items[0]["objectId"] in emu.customers and items[0]["error"] is None
-    assert items[1]["error"]["title"] == "duplicate detected"  # against stored data
-    assert items[2]["error"]["title"] == "duplicate detected"  # inside the same job
+    assert items[0]["objectId"] in emu.customers and "error" not in items[0]
+    assert items[1]["error"] == "duplicate detected"  # against stored data
+    assert items[2]["error"] == "duplicate detected"  # inside the same job
+    assert "objectId" not in items[1]
+    assert (batch["successCount"], batch["failureCount"]) == (1, 2)
+    assert batch["objectIds"] == [items[0]["objectId"]]
     assert len(emu.customers) == 2
 
 
@@ -58,9 +62,10 @@ def test_bulk_update_and_unknown_id(client: httpx.Client, emu: KustomerEmulator)
     job = _submit(client, [{"id": ident, "name": "New", "company": co},
                            {"id": "0" * 24, "name": "Ghost"}], method="PUT")
     emu.clock.sleep(2)
-    items = client.get(f"/v1/bulk/{job['id']}/batches").json()["data"][0]["attributes"]["items"]
+    items = client.get(f"/v1/bulk/{job['id']}/batches").json()[0]["results"]
     assert [i["status"] for i in items] == ["updated", "error"]
-    assert items[0]["_clientRef"] is None and items[1]["error"]["code"] == "not_found"
+    assert "_clientRef" not in items[0] and items[1]["error"] == "not found"
+    assert items[0]["objectId"] == ident
     assert emu.customers[ident]["name"] == "New" and emu.customers[ident]["company"] == co
 
 

@@ -78,7 +78,9 @@ def test_metadata_and_klasses(client: httpx.Client, emu: KustomerEmulator) -> No
     emu.define_custom_attribute("company", "sizeNum")
     props = client.get("/v1/metadata/customer").json()["data"]["attributes"]["properties"]
     assert props == {"tierStr": {"type": "string", "displayName": "Tier",
-                                 "updatedAt": "2027-01-15T08:00:00.000Z"}}
+                                 "updatedAt": "2027-01-15T08:00:00.000Z",
+                                 "modifiedAt": "2027-01-15T08:00:00.000Z",
+                                 "modifiedBy": "5f0000000000000000000002"}}
     props = client.get("/v1/metadata/company").json()["data"]["attributes"]["properties"]
     assert props["sizeNum"]["type"] == "number"
     with pytest.raises(ValueError):

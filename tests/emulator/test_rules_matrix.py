@@ -327,12 +327,15 @@ def test_bulk_lifecycle_and_outcomes(connect: Connect) -> None:
     done = _ok(ch.call("GET", status))["attributes"]
     assert done["status"] == "complete" and done["counts"] == {
         "created": 1, "updated": 0, "error": 1}
-    items = _ok(ch.call("GET", status + "/batches"))[0]["attributes"]["items"]
-    by_ref = {i["_clientRef"]: i for i in items}
+    r = ch.call("GET", status + "/batches")
+    assert r.status == 200
+    [batch] = r.body  # the documented shape: a top-level list of batches
+    by_ref = {i["_clientRef"]: i for i in batch["results"]}
     created = ch.emu.find_customers(externalId="n-1")
     assert by_ref["r1"]["status"] == "created" and by_ref["r1"]["objectId"] == created[0]["id"]
-    assert by_ref["r2"]["status"] == "error" and by_ref["r2"]["objectId"] is None
-    assert by_ref["r2"]["error"]["title"] == "duplicate detected"
+    assert by_ref["r2"] == {"_clientRef": "r2", "status": "error", "error": "duplicate detected"}
+    assert (batch["successCount"], batch["failureCount"], batch["objectIds"]) \
+        == (1, 1, [created[0]["id"]])
 
 
 # -- metadata, auth, roles -------------------------------------------------------------
@@ -479,3 +482,52 @@ def test_fault_slow(connect: Connect) -> None:
     assert ch.emu.clock.now() == before + 7.5
     assert ch.call("GET", "/v1/klasses").status == 200
     assert ch.emu.clock.now() == before + 7.5
+
+
+def test_fault_applied_then_status(connect: Connect) -> None:
+    ch = connect()
+    ch.emu.faults.add(Fault.applied_then_status(503), match="POST /v1/customers")
+    r = _create(ch, externalId="applied")
+    assert r.status == 503 and r.error()["code"] == "server_error"
+    assert len(ch.emu.find_customers(externalId="applied")) == 1  # the write IS stored
+    assert _create(ch, externalId="applied").status == 409
+
+
+# -- readings (see test_readings.py for each one in depth) -------------------------------
+def test_reading_body_limit_413(connect: Connect) -> None:
+    ch = connect(readings={"max_body_bytes": 1000})
+    r = _create(ch, custom={"notesTxt": "x" * 1000})
+    assert r.status == 413
+    assert r.body == {"errors": [{"status": "413", "code": "payload_too_large",
+                                  "title": "payload too large",
+                                  "detail": r.error()["detail"]}]}
+    r = ch.call("POST", "/v1/customers/bulk", json=[{"name": "y" * 200}] * 5)
+    assert r.status == 413
+    ch.emu.clock.advance(60)
+    ch.emu.advance_jobs()
+    assert len(ch.emu.customers) == 0
+    _ok(_create(ch, custom={"notesTxt": "x" * 900}), 201)
+
+
+def test_reading_minimal_hits_and_hidden_link(connect: Connect) -> None:
+    ch = connect(readings={"search_hits": "minimal", "company_link": "hidden"})
+    co = _ok(_create(ch, "/v1/companies", name="Acme"), 201)["id"]
+    made = _ok(_create(ch, name="Ada", externalId="m-1", company=co), 201)
+    [hit] = _ok(_search(ch, {"and": [{"customer_externalId": {"equals": "m-1"}}]}))
+    assert set(hit["attributes"]) == {"name", "displayName", "createdAt", "updatedAt",
+                                      "lastActivityAt", "verified", "rev"}
+    assert set(hit["relationships"]) == {"org"}
+    got = _ok(ch.call("GET", f"/v1/customers/{made['id']}"))
+    assert co not in str(got) and co not in str(made)
+    assert ch.emu.customers[made["id"]]["company"] == co
+
+
+def test_reading_stale_rev(connect: Connect) -> None:
+    ch = connect(readings="strictest")
+    ident = _ok(_create(ch, name="Ada"), 201)["id"]
+    _ok(ch.call("PATCH", f"/v1/customers/{ident}", json={"name": "B", "rev": 1}))
+    r = ch.call("PATCH", f"/v1/customers/{ident}", json={"name": "C", "rev": 1})
+    assert r.status == 409 and r.error() == {
+        "status": "409", "code": "conflict", "title": "conflict",
+        "detail": "rev 1 is stale; the current rev is 2"}
+    assert ch.emu.customers[ident]["name"] == "B"

@@ -83,7 +83,8 @@ def test_paging_meta_links_and_caps(client: httpx.Client, people: list[str]) -> 
     r = _search(client, {"queryContext": "customer"}, page=2, pageSize=3)
     body = r.json()
     assert _ids(r) == people[3:6]
-    assert body["meta"] == {"pageSize": 3, "page": 2, "total": 10, "totalPages": 4}
+    assert body["meta"] == {"pageSize": 3, "page": 2, "total": 10, "totalPages": 4,
+                            "aggregations": {}, "timed_out": False}
     assert body["links"]["next"] == "/v1/customers/search?page=3&pageSize=3"
     assert body["links"]["prev"] == "/v1/customers/search?page=1&pageSize=3"
     assert _search(client, {}).json()["meta"]["pageSize"] == 100

@@ -27,7 +27,7 @@ async def test_async_client(emu: KustomerEmulator) -> None:
         job = r.json()["data"]["id"]
         await emu.clock.asleep(2)
         r = await c.get(f"/v1/bulk/{job}/batches")
-        assert r.json()["data"][0]["attributes"]["items"][0]["status"] == "created"
+        assert r.json()[0]["results"][0]["status"] == "created"
         emu.faults.add(Fault.slow(3))
         before = emu.clock.now()
         assert (await c.get("/v1/klasses")).status_code == 200
