@@ -259,7 +259,7 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     spec = {"url": url, "scale": clock.scale, "start": clock.start, "origin": clock.origin,
             "key": key, "rows": n, "warm": warm, "naive": naive, "offset": offset,
             "tracemalloc": args.tracemalloc, "concurrency": args.concurrency,
-            "chunk_size": args.chunk_size, "link": args.readings != "default"}
+            "chunk_size": args.chunk_size, "link": args.readings != "default" and not naive}
     logged_before = len(emu.requests)
     limited_before = emu.rate_limited
     emu_cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -279,7 +279,7 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
     busy = sum(1 for r in answered if r.time <= busy_end) / (RPM * busy_min) if busy_min > 0 else 0.0
     row = {
         "label": label, "key": key, "rows": n, "warm": warm, "naive": naive,
-        "readings": args.readings,
+        "readings": "default" if naive else args.readings,
         "req_per_rec": out["requests"] / n,
         "emu_requests": len(records),
         "rec_per_min": rpm,
@@ -327,7 +327,7 @@ def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -
     body = []
     for r in results:
         kind = "naive loop" if r["naive"] else ("warm 5%" if r["warm"] else "cold")
-        if r.get("readings", "default") != "default":
+        if r.get("readings", "default") != "default" and not r["naive"]:
             kind += f" ({r['readings']})"
         body.append([
             kind, r["key"], f"{r['rows']:,}", f"{r['req_per_rec']:.4f}", f"{r['rec_per_min']:,.0f}",

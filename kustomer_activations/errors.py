@@ -386,8 +386,8 @@ class UnknownCompanyLinkError(KustomerError):
         self.customer_id = customer_id
         super().__init__(
             f"customer {customer_id}: Kustomer's answers do not show its company link, and an "
-            "update that omits 'company' unlinks it; not written. Map 'companyExternalId' (or "
-            "'company') so the SDK can resend the link"
+            "update that omits 'company' unlinks it; not written. Give the record its link: map "
+            "'companyExternalId' (or 'company') with a value for this row, so the SDK can resend it"
         )
 
 

@@ -19,6 +19,46 @@ _TESTS = Path(__file__).parent
 _CONTRACT_SCOPES = (_TESTS / "resources", _TESTS / "sync", _TESTS / "test_cli.py")
 
 
+#: Behaviour tests that run against the emulator, under its default readings and under
+#: ``Readings.strictest()`` (every pessimistic reading of Kustomer's unclear behaviour).
+_READING_SCOPES = (_TESTS / "resources" / "test_upsert_emulator.py",
+                   _TESTS / "resources" / "test_lookups.py", _TESTS / "sync" / "test_engine.py",
+                   _TESTS / "test_cli.py", _TESTS / "reliability")
+READINGS = ("default", "strictest")
+
+
+#: Tests that choose their readings themselves (the soak) or never make an emulator.
+_READING_EXCLUDED = (_TESTS / "reliability" / "test_soak.py",
+                     _TESTS / "reliability" / "test_invariants.py")
+
+
+def _in_reading_scope(path: Path) -> bool:
+    if path in _READING_EXCLUDED:
+        return False
+    return any(path == scope or scope in path.parents for scope in _READING_SCOPES)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each behaviour test under every preset of emulator readings (see ``api_readings``)."""
+    if "api_readings" in metafunc.fixturenames and _in_reading_scope(Path(str(metafunc.definition.path))):
+        metafunc.parametrize("api_readings", READINGS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def api_readings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The emulator readings preset of this test run (``default`` outside the behaviour tests).
+
+    Set through ``KUSTOMER_EMULATOR_READINGS``, so every emulator the test makes without
+    ``readings=`` (and every subprocess it starts) answers that way.
+    """
+    preset = str(getattr(request, "param", "default"))
+    if preset == "default":
+        monkeypatch.delenv("KUSTOMER_EMULATOR_READINGS", raising=False)
+    else:
+        monkeypatch.setenv("KUSTOMER_EMULATOR_READINGS", preset)
+    return preset
+
+
 @pytest.fixture(params=FLAVORS)
 def flavor(request: pytest.FixtureRequest) -> str:
     """Each test that takes it runs three times: sync client, async on asyncio, async on trio."""

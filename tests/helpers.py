@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import httpx
 
-from kustomer_activations import AsyncKustomerClient, KustomerClient
+from kustomer_activations import AsyncKustomerClient, KustomerClient, Outcome
+from kustomer_activations.errors import UnknownCompanyLinkError
 
 FLAVORS = ("sync", "asyncio", "trio")
 
@@ -63,3 +64,29 @@ def drive(flavor: str, client: Any, fn: Callable[[Any], Any]) -> Any:
         return result
 
     return anyio.run(main, backend=flavor)
+
+
+def link_hidden(emu: Any) -> bool:
+    """Whether no customer answer of ``emu`` shows the company link (``company_link="hidden"``).
+
+    Then the SDK updates a customer only when the record sets the link itself
+    (``companyExternalId`` or ``company``), and writes every such matched row,
+    since the link cannot be compared (docs/compatibility.rst).
+    """
+    return bool(emu.readings.company_link == "hidden")
+
+
+def assert_link_refused(
+    result: Any, customer_id: str, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> None:
+    """``result`` is the refusal to update customer ``customer_id``, whose company link no
+    answer shows and whose record does not set it: ``failed`` with
+    :class:`UnknownCompanyLinkError`, a reason that says to map ``companyExternalId``, and
+    the stored document (``before``, ``after``: ``emu.customers[id]``) untouched, its
+    company link included."""
+    assert result.outcome is Outcome.FAILED, result.describe()
+    assert isinstance(result.error, UnknownCompanyLinkError), result.describe()
+    assert result.error.customer_id == customer_id
+    assert "companyExternalId" in (result.reason or ""), result.reason
+    assert after.get("company") == before.get("company")
+    assert after == before

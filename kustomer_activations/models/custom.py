@@ -10,7 +10,7 @@ Decisions (strict by default, so a wrong column is caught, not written):
 * ``None`` always passes through: it clears the attribute.
 * ``Str`` / ``Txt`` / ``Id`` / ``Url`` accept ``str`` only. Numbers are never
   stringified silently (``42`` for a ``Str`` is refused): use a transform.
-  ``Str`` is at most 1024 characters.
+  ``Str`` and ``Txt`` are at most 1024 characters.
 * ``Num`` accepts ``int``, ``float`` and ``Decimal`` (never ``bool``, never
   NaN or infinity, never beyond a double's range). An integral ``Decimal``
   becomes an ``int``, others a ``float``. With ``parse_strings=True`` numeric
@@ -193,6 +193,10 @@ def _str(name: str, value: Any, parse_strings: bool) -> Any:
 def _txt(name: str, value: Any, parse_strings: bool) -> Any:
     if not isinstance(value, str):
         raise _fail(name, value, "a Txt attribute takes a string")
+    # Kustomer's reference limits Txt values to 1024 characters too (KUSTOMER_API.md).
+    if len(value) > CUSTOM_STR_MAX:
+        raise _fail(name, value, f"a Txt attribute holds at most {CUSTOM_STR_MAX} characters, "
+                    f"not {len(value)}")
     return str(value)
 
 

@@ -445,9 +445,10 @@ def upsert_flow(
         raise
     except KustomerError as exc:
         error = exc.for_record(row) if isinstance(exc, InvalidRecordError) and row is not None else exc
+        matched = exc.customer_id if isinstance(exc, UnknownCompanyLinkError) else None
         return UpsertResult(
             outcome=failure_outcome(exc), error=error, key_value=key_value, source=source,
-            reason=reason_of(error), **base,
+            reason=reason_of(error), id=matched, **base,
         )
 
 
@@ -525,6 +526,9 @@ class _Upsert:
         if self.mode == "create_only":
             return self.result(Outcome.SKIPPED, id=live.id,
                                reason="already exists (created concurrently) and mode is create_only")
+        # After our own create (matched=CREATED) the object is ours, even if it needs a
+        # follow-up update (e.g. a link no answer shows).
+        written = Outcome.UPDATED if matched is Outcome.UNCHANGED else matched
         for attempt in (1, 2):
             try:
                 updated, applied = yield from _readback.update_flow(
@@ -542,7 +546,7 @@ class _Upsert:
                 replan = _readback.plan(current, self.kind, self.key, self.mapped, self.company_id,
                                         self.policy)
                 if replan is None:
-                    return self.result(Outcome.UPDATED, id=current.id, fields_written=update.fields)
+                    return self.result(written, id=current.id, fields_written=update.fields)
                 if attempt == 2:
                     return self.result(Outcome.FAILED, error=exc, reason=f"{reason_of(exc)} (the "
                                        "update was sent twice: it may have been written)")
@@ -550,7 +554,7 @@ class _Upsert:
                 continue
             if applied is None:
                 return self.result(matched, id=updated.id)
-            return self.result(Outcome.UPDATED, id=updated.id, fields_written=applied.fields)
+            return self.result(written, id=updated.id, fields_written=applied.fields)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def create(self) -> Flow[UpsertResult]:

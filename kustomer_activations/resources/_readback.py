@@ -228,7 +228,10 @@ def update_flow(
     body = dict(update.body)
     for attempt in (1, 2):
         try:
-            response = yield from request_flow(core, RequestSpec(method="PUT", path=path, json=body))
+            # A body with ``rev`` is not idempotent: re-sent after a lost answer, it would meet
+            # its own write as a stale revision. The caller settles such an answer by reading.
+            response = yield from request_flow(core, RequestSpec(
+                method="PUT", path=path, json=body, idempotent="rev" not in body))
         except APIError as exc:
             if attempt == 2 or not exc.is_conflict:
                 raise

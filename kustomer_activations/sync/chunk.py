@@ -409,9 +409,11 @@ def _decide(
                 live, update = yield from settle_flow(
                     ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, obj, fresh=fresh,
                     company_id=row.company_id, policy=ctx.policy)
-            except (InvalidRecordError, UnknownCompanyLinkError) as exc:
-                outcome = Outcome.INVALID if isinstance(exc, InvalidRecordError) else Outcome.FAILED
-                _finish(ctx, row, outcome, error=exc)
+            except InvalidRecordError as exc:
+                _finish(ctx, row, Outcome.INVALID, error=exc, id=obj.id)
+                continue
+            except UnknownCompanyLinkError as exc:
+                _finish(ctx, row, Outcome.FAILED, error=exc, id=obj.id)
                 continue
             if live is None:
                 _finish(ctx, row, Outcome.FAILED, reason="the matched object no longer holds "
@@ -457,10 +459,6 @@ def _groups(ctx: ChunkContext, writes: list[_Write], op: Op) -> Iterator[list[_W
 
 def _write(ctx: ChunkContext, writes: list[_Write], op: Op) -> Flow[None]:
     jobs: list[tuple[str, list[_Write], float]] = []
-    if len(writes) <= ctx.single_threshold:
-        for write in writes:
-            yield from _single(ctx, write, op)
-        return
     for group in _groups(ctx, writes, op):
         # A failure of one submission settles its own rows; jobs already accepted are
         # still awaited and read below.
@@ -505,18 +503,13 @@ def _update_one(
     """
     row = write.row
     if body is None:
-        live = yield from read_flow(ctx.core, ctx.kind, object_id)
-        if live is None:
-            _finish(ctx, row, Outcome.FAILED,
-                    reason=f"the {ctx.kind.name} to update is gone (deleted?): not written")
+        replanned = yield from _replan(ctx, row, object_id)
+        if replanned is None:
             return
-        try:
-            plan = _readback.plan(live, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy)
-        except (InvalidRecordError, UnknownCompanyLinkError) as exc:
-            _finish(ctx, row, Outcome.FAILED, error=exc)
-            return
+        live, plan = replanned
         if plan is None:
-            _finish(ctx, row, Outcome.UNCHANGED, id=live.id)
+            _finish(ctx, row, Outcome.UNCHANGED if write.intent is Outcome.UPDATED else write.intent,
+                    id=live.id)
             return
     else:
         live = ctx.kind.from_api({"id": object_id, "attributes": {}})
@@ -537,10 +530,13 @@ def _update_one(
     except (InvalidRecordError, UnknownCompanyLinkError) as exc:
         _finish(ctx, row, Outcome.FAILED, error=exc)
         return
+    # A create settled by a follow-up update keeps its intent: the object was absent
+    # before our create was sent, so it is ours.
     if applied is None:
-        _finish(ctx, row, Outcome.UNCHANGED, id=updated.id)
+        _finish(ctx, row, Outcome.UNCHANGED if write.intent is Outcome.UPDATED else write.intent,
+                id=updated.id)
     else:
-        _finish(ctx, row, Outcome.UPDATED, id=updated.id, fields_written=applied.fields)
+        _finish(ctx, row, write.intent, id=updated.id, fields_written=applied.fields)
 
 
 def _rejected_index(exc: BadRequestError, size: int) -> int | None:
@@ -577,8 +573,11 @@ def _submit(
     items = [_bulk_item(ctx, w, op) for w in group]
     for write in group:
         write.row.sent = True
+    # Items with ``rev`` make a bulk update non-idempotent (see _readback.update_flow).
+    idempotent = op == "update" and not any("rev" in item for item in items)
     try:
-        response = yield from request_flow(ctx.core, RequestSpec(method=method, path=path, json=items))
+        response = yield from request_flow(ctx.core, RequestSpec(
+            method=method, path=path, json=items, idempotent=idempotent))
     except FATAL_ERRORS:
         raise
     except BadRequestError as exc:
@@ -897,8 +896,24 @@ def _reconcile_found(ctx: ChunkContext, write: _Write, found: Found, refused: bo
         _finish(ctx, row, Outcome.SKIPPED, id=live.id,
                 reason="already exists (created concurrently) and mode is create_only")
         return
+    intent = Outcome.UPDATED if refused else write.intent
     yield from _update_one(ctx, _Write(row, {"id": live.id, **update.body}, update.fields,
-                                       Outcome.UPDATED), live.id, update.body)
+                                       intent), live.id, update.body)
+
+
+def _replan(ctx: ChunkContext, row: Row, object_id: str) -> Flow[tuple[Any, UpdatePlan | None] | None]:
+    """Read the object and plan the row's update again; ``None`` once the row is settled
+    (the object is gone, or the update cannot be planned safely)."""
+    live = yield from read_flow(ctx.core, ctx.kind, object_id)
+    if live is None:
+        _finish(ctx, row, Outcome.FAILED,
+                reason=f"the {ctx.kind.name} to update is gone (deleted?): not written")
+        return None
+    try:
+        return live, _readback.plan(live, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy)
+    except (InvalidRecordError, UnknownCompanyLinkError) as exc:
+        _finish(ctx, row, Outcome.FAILED, error=exc)
+        return None
 
 
 def _reconcile_update(ctx: ChunkContext, write: _Write, *, resend: bool) -> Flow[None]:
@@ -908,24 +923,17 @@ def _reconcile_update(ctx: ChunkContext, write: _Write, *, resend: bool) -> Flow
     ``failed`` "may have been written".
     """
     row = write.row
-    object_id = str(write.body["id"])
     try:
-        live = yield from read_flow(ctx.core, ctx.kind, object_id)
+        replanned = yield from _replan(ctx, row, str(write.body["id"]))
     except FATAL_ERRORS:
         raise
     except KustomerError as exc:
         _finish(ctx, row, Outcome.FAILED, error=exc,
                 reason=f"{reason_of(exc)} (the update was sent: {_MAY_HAVE})")
         return
-    if live is None:
-        _finish(ctx, row, Outcome.FAILED, reason=f"the {ctx.kind.name} to update is gone: "
-                "not written")
+    if replanned is None:
         return
-    try:
-        update = _readback.plan(live, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy)
-    except (InvalidRecordError, UnknownCompanyLinkError) as exc:
-        _finish(ctx, row, Outcome.FAILED, error=exc)
-        return
+    live, update = replanned
     if update is None:
         _finish(ctx, row, Outcome.UPDATED, id=live.id, fields_written=write.fields)
         return

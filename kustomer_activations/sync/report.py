@@ -179,15 +179,17 @@ class SyncReport:
         """
         target = Path(path)
         rows = [_failure_row(f) for f in sorted(self.failures, key=lambda f: f.row or 0)]
+        # A failed row's source is whatever the input held (it may be why the row failed):
+        # odd keys, cycles and unencodable text are written in a readable form, never raised.
         if target.suffix.lower() == ".jsonl":
-            with target.open("w", encoding="utf-8") as fh:
+            with target.open("w", encoding="utf-8", errors="backslashreplace") as fh:
                 for row in rows:
-                    fh.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+                    fh.write(json.dumps(_plain(row), ensure_ascii=False) + "\n")
         elif target.suffix.lower() == ".csv":
             columns: dict[str, None] = dict.fromkeys(_META)
             for row in rows:
                 columns.update(dict.fromkeys(row))
-            with target.open("w", encoding="utf-8", newline="") as fh:
+            with target.open("w", encoding="utf-8", errors="backslashreplace", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(columns))
                 writer.writeheader()
                 for row in rows:
@@ -210,9 +212,25 @@ def _failure_row(result: UpsertResult) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str, ensure_ascii=False)
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return json.dumps(_plain(value), ensure_ascii=False)
     return value
+
+
+def _plain(value: Any, seen: frozenset[int] = frozenset()) -> Any:
+    """``value`` as JSON-ready data: string keys, no cycles, anything else as text."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if id(value) in seen:
+        return "<cycle>"
+    inner = seen | {id(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, inner) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v, inner) for v in value]
+    return str(value)
 
 
 def read_failures(path: str | Path) -> Iterator[dict[str, Any]]:

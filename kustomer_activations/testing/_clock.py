@@ -8,6 +8,7 @@ Nothing here imports the SDK: the shape is matched structurally.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 
@@ -41,16 +42,25 @@ class VirtualClock:
     test of a 60-second rate-limit window runs in microseconds. ``asleep``
     still yields to the event loop once (an anyio checkpoint) so that other
     tasks get a turn, as they would during a real wait. Thread-safe.
+
+    A sleep ends ``seconds`` after the time its caller (thread or task) last
+    read with :meth:`now`, as a real sleep would: several threads or tasks
+    that each wait out their own delay move the time to the latest of their
+    deadlines, not to the sum of their delays.
     """
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = float(start)
         self._lock = threading.Lock()
+        self._seen: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+            f"virtual_clock_seen_{id(self)}", default=None)
 
     def now(self) -> float:
         """The virtual epoch seconds."""
         with self._lock:
-            return self._now
+            value = self._now
+        self._seen.set(value)
+        return value
 
     def advance(self, seconds: float) -> None:
         """Move the time forward by ``seconds`` (negative values are ignored)."""
@@ -58,13 +68,21 @@ class VirtualClock:
             with self._lock:
                 self._now += seconds
 
+    def _wait(self, seconds: float) -> None:
+        seen = self._seen.get()
+        with self._lock:
+            start = self._now if seen is None else min(seen, self._now)
+            self._now = max(self._now, start + max(seconds, 0.0))
+            value = self._now
+        self._seen.set(value)
+
     def sleep(self, seconds: float) -> None:
-        """Advance the time by ``seconds`` without blocking."""
-        self.advance(seconds)
+        """Move the time to ``seconds`` after the caller last read it, without blocking."""
+        self._wait(seconds)
 
     async def asleep(self, seconds: float) -> None:
-        """Advance the time by ``seconds``, then yield to the event loop once."""
-        self.advance(seconds)
+        """Like :meth:`sleep`, then yield to the event loop once."""
+        self._wait(seconds)
         await anyio.lowlevel.checkpoint()
 
 

@@ -16,12 +16,13 @@ or the command line (``--readings strictest --reading rev=ignored``).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
 
-__all__ = ["PRESETS", "Readings"]
+__all__ = ["PRESETS", "READINGS_ENV", "Readings"]
 
 SearchHits = Literal["full", "minimal"]
 CompanyLink = Literal["relationships", "attribute", "hidden"]
@@ -281,10 +282,21 @@ PRESETS: dict[str, Readings] = {"default": Readings(), "strictest": Readings.str
 """Named sets of readings: ``"default"`` and ``"strictest"``."""
 
 
+#: Environment variable read when an emulator is made without ``readings=``: run a whole
+#: test suite under other readings without touching it (``KUSTOMER_EMULATOR_READINGS=strictest``).
+READINGS_ENV = "KUSTOMER_EMULATOR_READINGS"
+
+
 def coerce_readings(value: Readings | str | Mapping[str, Any] | None) -> Readings:
-    """What ``KustomerEmulator(readings=...)`` accepts, as a :class:`Readings`."""
+    """What ``KustomerEmulator(readings=...)`` accepts, as a :class:`Readings`.
+
+    ``None`` takes :data:`READINGS_ENV` from the environment when set (a
+    preset or ``NAME=VALUE`` items, as :meth:`Readings.parse` reads them),
+    else the defaults.
+    """
     if value is None:
-        return Readings()
+        text = os.environ.get(READINGS_ENV, "").strip()
+        return Readings.parse(text) if text else Readings()
     if isinstance(value, Readings):
         return value
     if isinstance(value, str):

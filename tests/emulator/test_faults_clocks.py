@@ -122,3 +122,26 @@ def test_clocks_match_sdk_protocol() -> None:
 
     for clock in (RealClock(), VirtualClock(), ScaledClock()):
         assert isinstance(clock, Clock)
+
+
+def test_virtual_clock_concurrent_sleepers_meet_at_the_latest_deadline() -> None:
+    import threading
+
+    from kustomer_activations.testing import VirtualClock
+
+    clock = VirtualClock(start=1000.0)
+    barrier = threading.Barrier(8)
+
+    def waiter(delay: float) -> None:
+        clock.now()  # each thread looks at the time, then waits its own delay from there
+        barrier.wait()
+        clock.sleep(delay)
+
+    threads = [threading.Thread(target=waiter, args=(float(i),)) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert clock.now() == 1008.0  # the latest deadline, not 1000 + 1 + 2 + ... + 8
+    clock.sleep(2.0)
+    assert clock.now() == 1010.0

@@ -9,14 +9,16 @@ from typing import Any
 from kustomer_activations import SyncAbortedError, SyncReport, UpsertResult
 from kustomer_activations.testing import KustomerEmulator, VirtualClock
 
-from ..helpers import drive, make_client
+from ..helpers import drive, link_hidden, make_client
 from ._invariants import Verdict, check_single, check_sync, snapshot
 
 __all__ = [
     "CUSTOM",
     "KEYS",
+    "LINKED_COMPANY",
     "Run",
     "check_run",
+    "link_rows",
     "new_client",
     "new_emulator",
     "rows_for",
@@ -28,6 +30,8 @@ __all__ = [
 
 CUSTOM = "accountStr"
 KEYS = ("externalId", "email", f"custom.{CUSTOM}")
+#: The company rows link where no customer answer shows the link (see :func:`link_rows`).
+LINKED_COMPANY = "co-h"
 
 
 def new_emulator(**options: Any) -> KustomerEmulator:
@@ -60,11 +64,39 @@ def rows_for(n: int, start: int = 0, *, shape: str = "all", tag: str = "") -> li
     return out
 
 
+def link_rows(emu: KustomerEmulator, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as they must be to be updatable under ``emu``'s readings.
+
+    Where no customer answer shows the company link (``company_link="hidden"``, part
+    of ``Readings.strictest()``), the SDK updates a customer only when the row sets
+    the link itself, else the update would unlink it (docs/compatibility.rst): each
+    row then gets ``companyExternalId`` :data:`LINKED_COMPANY`, a company seeded here
+    once. Under any other reading the rows are returned unchanged.
+    """
+    if not link_hidden(emu):
+        return rows
+    if not any(c.get("externalId") == LINKED_COMPANY for c in emu.companies.all()):
+        emu.seed_company({"name": "Linked Co", "externalId": LINKED_COMPANY})
+    return [dict(row, companyExternalId=LINKED_COMPANY) for row in rows]
+
+
+def _company_id(emu: KustomerEmulator, external_id: Any) -> str:
+    ids = [c["id"] for c in emu.companies.all() if c.get("externalId") == external_id]
+    if len(ids) != 1:
+        raise ValueError(f"{len(ids)} companies have externalId {external_id!r}: seed exactly one")
+    return str(ids[0])
+
+
 def seed(emu: KustomerEmulator, rows: Sequence[Mapping[str, Any]], **changes: Any) -> list[str]:
-    """Store older versions of ``rows`` (``changes`` applied, default an old name)."""
+    """Store older versions of ``rows`` (``changes`` applied, default an old name).
+
+    A row's ``companyExternalId`` becomes the stored customer's company link (the
+    company must be seeded), so the store agrees with the input on the link."""
     ids = []
     for row in rows:
         doc = {k: v for k, v in row.items() if k != "companyExternalId"}
+        if row.get("companyExternalId") is not None:
+            doc["company"] = _company_id(emu, row["companyExternalId"])
         doc.update(changes or {"name": f"Old {row['name']}"})
         ids.append(emu.seed_customer(doc))
     return ids

@@ -8,13 +8,13 @@ import httpx
 import pytest
 import respx
 
-from kustomer_activations import SyncKey
+from kustomer_activations import Outcome, SyncKey
 from kustomer_activations.errors import NotFoundError
 from kustomer_activations.models import Company, Customer
 from kustomer_activations.resources._base import AmbiguousMatchError
 from kustomer_activations.testing import KustomerEmulator
 
-from ..helpers import drive
+from ..helpers import assert_link_refused, drive, link_hidden
 from ._util import NASTY, NASTY_PATH, NASTY_QUERY, company, customer, many, not_found, one, sent
 
 # --- respx: exact requests ---------------------------------------------------------------
@@ -196,3 +196,43 @@ def test_emulator_lookups(flavor: str, emu: KustomerEmulator, eclient: Any) -> N
         run(eclient, lambda c: c.companies.get_by_external_id("dup"))
     with pytest.raises(NotFoundError):
         run(eclient, lambda c: c.customers.get("000000000000000000000000"))
+
+
+def test_emulator_lookups_show_the_company_link_or_that_it_is_unknown(
+    flavor: str, emu: KustomerEmulator, eclient: Any
+) -> None:
+    co = emu.seed_company({"name": "Acme", "externalId": "co-1"})
+    cid = emu.seed_customer({"externalId": "x-1", "name": "Ada", "company": co,
+                             "emails": [{"email": "ada@ex.com"}], "custom": {"tierStr": "gold"}})
+    hidden = link_hidden(emu)
+
+    def run(fn: Any) -> Any:
+        return drive(flavor, eclient, fn)
+
+    found = [
+        run(lambda c: c.customers.get(cid)),
+        run(lambda c: c.customers.get_by_external_id("x-1")),
+        run(lambda c: c.customers.get_by_email("ada@ex.com")),
+        *run(lambda c: c.customers.find("custom.tierStr", "gold")),
+    ]
+    assert [f.id for f in found] == [cid] * 4
+    # An answer that does not show the link makes it unknown, never "no company".
+    assert {(f.company_id, f.company_known) for f in found} == {
+        (None, False) if hidden else (co, True)}
+
+    # So an upsert that does not set the link is refused when the link is unknown: an update
+    # without 'company' would unlink. Nothing is written, the link stays.
+    before = emu.customers[cid]
+    result = run(lambda c: c.customers.upsert({"externalId": "x-1", "name": "Ada L"}))
+    if hidden:
+        assert_link_refused(result, cid, before, emu.customers[cid])
+    else:
+        assert result.outcome is Outcome.UPDATED, result.describe()
+        assert emu.customers[cid]["name"] == "Ada L"
+    assert emu.customers[cid]["company"] == co
+    # With the link set, the update is written under every reading.
+    result = run(lambda c: c.customers.upsert({"externalId": "x-1", "name": "Ada M",
+                                               "companyExternalId": "co-1"}))
+    assert result.outcome is Outcome.UPDATED, result.describe()
+    assert emu.customers[cid]["name"] == "Ada M"
+    assert emu.customers[cid]["company"] == co

@@ -7,11 +7,15 @@ from typing import Any
 
 import pytest
 
-from kustomer_activations.errors import AuthenticationError, PermissionDeniedError
+from kustomer_activations.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    UnknownCompanyLinkError,
+)
 from kustomer_activations.results import Outcome
 from kustomer_activations.testing import Fault, KustomerEmulator, VirtualClock
 
-from ..helpers import drive
+from ..helpers import assert_link_refused, drive, link_hidden
 from ._util import NASTY
 
 
@@ -50,14 +54,27 @@ def test_create_then_unchanged_then_update(
     again = upsert(flavor, eclient, obj, first, key=key)
     assert again.outcome is Outcome.UNCHANGED, again.describe()
     assert again.id == created.id
+    hidden = obj == "customers" and link_hidden(emu)
+    if hidden:
+        # No answer shows the customer's company link and `second` does not set it: the
+        # update is refused, nothing written. The same change with the link is written.
+        before = store[created.id]
+        refused = upsert(flavor, eclient, obj, second, key=key)
+        assert_link_refused(refused, created.id, before, store[created.id])
+        assert len(writes(emu)) == 1
+        co = emu.seed_company({"name": "Acme"})
+        second = {**second, "company": co}
     updated = upsert(flavor, eclient, obj, second, key=key)
     assert updated.outcome is Outcome.UPDATED, updated.describe()
     assert updated.id == created.id
-    assert updated.fields_written == ("name",)
+    # Under a hidden link the link is written too: it cannot be compared.
+    assert updated.fields_written == (("name", "company") if hidden else ("name",))
     assert len(store) == 1
     assert store[created.id]["name"] == "Ada L"
     assert store[created.id]["rev"] == 2
     assert len(writes(emu)) == 2
+    if hidden:
+        assert store[created.id]["company"] == co
 
 
 @pytest.mark.parametrize("obj, key, first, _", CASES, ids=[f"{o}-{k}" for o, k, _, _ in CASES])
@@ -86,9 +103,10 @@ def test_array_merge_keeps_unmapped_items_and_email_key_goes_first(
         "phones": [{"type": "mobile", "phone": "+15550001"}],
         "tags": ["a", "b"], "custom": {"keepStr": "k"},
     })
+    # The record sets the link, so the update is safe under every reading (a hidden link).
     result = upsert(flavor, eclient, "customers", {
         "emails": ["key@ex.com", "new@ex.com"], "phones": ["+1 555 0002"], "tags": ["b", "c"],
-        "custom": {"tierStr": "gold"},
+        "custom": {"tierStr": "gold"}, "company": co,
     }, key="email")
     assert result.outcome is Outcome.UPDATED
     assert result.id == cid
@@ -114,17 +132,43 @@ def test_company_link_survives_updates(
                              "custom": {"tierStr": "gold"}, "name": "Old"})
     record = {"externalId": "x-1", "emails": ["a@ex.com"], "custom": {"tierStr": "gold"},
               "name": "New"}
+    before = emu.customers[cid]
     result = upsert(flavor, eclient, "customers", record, key=key)
-    assert result.outcome is Outcome.UPDATED
-    assert emu.customers[cid]["name"] == "New"
+    hidden = link_hidden(emu)
+    if hidden:
+        # No answer shows the link and the record does not set it: an update would unlink,
+        # so the row is refused and nothing is written.
+        assert_link_refused(result, cid, before, emu.customers[cid])
+    else:
+        assert result.outcome is Outcome.UPDATED
+        assert emu.customers[cid]["name"] == "New"
+        assert emu.customers[cid]["company"] == co
+    # A record that sets the link is written under every reading, with the link.
+    linked = upsert(flavor, eclient, "customers",
+                    {**record, "name": "Newer", "companyExternalId": "co-1"}, key=key)
+    assert linked.outcome is Outcome.UPDATED, linked.describe()
+    assert linked.id == cid
+    assert linked.fields_written == (("name", "company") if hidden else ("name",))
+    assert emu.customers[cid]["name"] == "Newer"
     assert emu.customers[cid]["company"] == co
 
 
 def test_company_link_survives_update_method(flavor: str, emu: KustomerEmulator, eclient: Any) -> None:
     co = emu.seed_company({"name": "Acme"})
     cid = emu.seed_customer({"company": co, "name": "Old"})
-    drive(flavor, eclient, lambda c: c.customers.update(cid, {"name": "New"}))
+    if link_hidden(emu):
+        # No answer shows the link and the update does not set it: raised before any write.
+        before = emu.customers[cid]
+        with pytest.raises(UnknownCompanyLinkError) as info:
+            drive(flavor, eclient, lambda c: c.customers.update(cid, {"name": "New"}))
+        assert info.value.customer_id == cid and "companyExternalId" in str(info.value)
+        assert emu.customers[cid] == before
+        assert writes(emu) == []
+        drive(flavor, eclient, lambda c: c.customers.update(cid, {"name": "New", "company": co}))
+    else:
+        drive(flavor, eclient, lambda c: c.customers.update(cid, {"name": "New"}))
     assert emu.customers[cid]["company"] == co
+    assert emu.customers[cid]["name"] == "New"
     co2 = emu.seed_company({"name": "Other"})
     drive(flavor, eclient, lambda c: c.customers.update(cid, {"company": co2}))
     assert emu.customers[cid]["company"] == co2
@@ -194,7 +238,9 @@ def test_duplicate_on_create_race_is_recovered(
     co = emu.seed_company({"name": "Acme"})
     _seed_before_create(emu, {"externalId": NASTY, "emails": [{"email": "race@ex.com"}],
                               "name": "Theirs", "tags": ["theirs"], "company": co})
-    result = upsert(flavor, eclient, "customers", record, key=key)
+    # The record sets the link, so the update that recovers the race is safe under every
+    # reading (a hidden link too).
+    result = upsert(flavor, eclient, "customers", {**record, "company": co}, key=key)
     assert result.outcome is Outcome.UPDATED, result.describe()
     assert result.error is None
     assert len(emu.customers) == 1
@@ -208,12 +254,18 @@ def test_duplicate_on_create_race_is_recovered(
 
 def test_duplicate_on_create_race_custom_key(flavor: str, emu: KustomerEmulator, eclient: Any) -> None:
     # custom values are not unique: the race shows up through a unique field (externalId)
-    _seed_before_create(emu, {"externalId": "x-1", "custom": {"skuStr": "s1"}, "name": "Theirs"})
+    co = emu.seed_company({"name": "Acme"})
+    _seed_before_create(emu, {"externalId": "x-1", "custom": {"skuStr": "s1"}, "name": "Theirs",
+                              "company": co})
+    # The record sets the link: the recovering update is safe under every reading.
     result = upsert(flavor, eclient, "customers",
-                    {"externalId": "x-1", "custom": {"skuStr": "s1"}, "name": "Mine"},
+                    {"externalId": "x-1", "custom": {"skuStr": "s1"}, "name": "Mine",
+                     "company": co},
                     key="custom.skuStr")
     assert result.outcome is Outcome.UPDATED, result.describe()
     assert len(emu.customers) == 1
+    assert emu.customers[result.id]["name"] == "Mine"
+    assert emu.customers[result.id]["company"] == co
 
 
 @pytest.mark.parametrize("key, record", [
@@ -266,15 +318,18 @@ def test_field_mapping_writes_only_mapped_fields(flavor: str, emu: KustomerEmula
     co = emu.seed_company({"name": "Acme", "externalId": "co-1"})
     cid = emu.seed_customer({"externalId": "u1", "name": "Old", "company": co, "locale": "fr",
                              "emails": [{"email": "old@ex.com"}], "custom": {"planStr": "pro"}})
+    # The mapping sets the company link, so the update is safe under every reading.
     mapping = FieldMapping({
         "externalId": "id", "name": "full_name", "email": "mail", "custom.scoreNum": "score",
-        "locale": Field("lang", set_if_empty=True),
+        "locale": Field("lang", set_if_empty=True), "companyExternalId": "company",
     }, object_type="customer", parse_strings=True)
     row = {"id": "u1", "full_name": "New", "mail": "new@ex.com", "score": "7.5", "lang": "en",
-           "ignored": "never sent"}
+           "company": "co-1", "ignored": "never sent"}
     result = drive(flavor, eclient, lambda c: c.customers.upsert(row, mapping=mapping))
-    assert result.outcome is Outcome.UPDATED
-    assert set(result.fields_written) == {"name", "emails", "custom.scoreNum"}
+    assert result.outcome is Outcome.UPDATED, result.describe()
+    # Under a hidden link the link is written too: it cannot be compared.
+    assert set(result.fields_written) == {"name", "emails", "custom.scoreNum"} | (
+        {"company"} if link_hidden(emu) else set())
     doc = emu.customers[cid]
     assert doc["name"] == "New"
     assert doc["locale"] == "fr"

@@ -62,8 +62,10 @@ def test_str() -> None:
             coerce_custom("tierStr", bad)
 
 
-def test_txt_has_no_1024_limit() -> None:
-    assert coerce_custom("notesTxt", "y" * 5000) == "y" * 5000
+def test_txt_holds_at_most_1024_characters() -> None:
+    assert coerce_custom("notesTxt", "y" * 1024) == "y" * 1024
+    with pytest.raises(CustomFieldError, match="at most 1024"):
+        coerce_custom("notesTxt", "y" * 1025)
     with pytest.raises(CustomFieldError):
         coerce_custom("notesTxt", 1)
 
