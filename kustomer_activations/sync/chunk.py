@@ -268,7 +268,7 @@ def _resolve_companies(ctx: ChunkContext, rows: list[Row]) -> Flow[None]:
     if missing:
         found = yield from _lookup(ctx, COMPANY, SyncKey.external_id(), missing, missing)
         for value, objs in found.items():
-            if len(objs) == 1:
+            if isinstance(objs, list) and len(objs) == 1:
                 ctx.caches.company_ids[value] = objs[0][0].id
     for row in rows:
         link = row.mapped.company_external_id
@@ -296,15 +296,24 @@ def _criteria(attribute: str, form: tuple[str, int], batch: list[Any]) -> list[d
     return [{attribute: {"equals": batch[0]}}]
 
 
+#: Candidates per normalised key value, or the error that left them unknown.
+Matches = Mapping[str, "list[Found] | KustomerError"]
+
+
 def _lookup(
     ctx: ChunkContext, kind: ObjectKind, key: SyncKey, values: Sequence[Any], wanted: Iterable[str],
-) -> Flow[dict[str, list[Found]]]:
+) -> Flow[dict[str, list[Found] | KustomerError]]:
     """Candidates per normalised key value, from as few searches as Kustomer accepts.
 
     Each candidate says whether it came from a live read; hits whose answer
     does not show the key are read by id (see :func:`_flows.confirm_flow`).
+    When such a read fails, the values that hit may hold are unknown (an
+    error, never "no match"): for a unique key only the values no other
+    object holds, for a custom key every value of that search.
     """
     found: dict[str, dict[str, Found]] = {v: {} for v in wanted}
+    unknown: dict[str, KustomerError] = {}
+    unique = key.kind == "email" or (key.kind == "external_id" and kind is CUSTOMER)
     attribute = key.search_attribute(kind.name)
     direct = key.kind in ("external_id", "email")
     start = 0
@@ -330,32 +339,45 @@ def _lookup(
             for value in key.value_of(obj):
                 if value in found:
                     found[value][obj.id] = (obj, False)
-        for value, candidate in (yield from _read_unconfirmed(ctx, kind, key, unconfirmed)):
+        pairs, error = yield from _read_unconfirmed(ctx, kind, key, unconfirmed)
+        for value, candidate in pairs:
             if value in found:
                 found[value][candidate[0].id] = candidate
+        if error is not None:
+            for value in (key.normalise(v) for v in batch):
+                if not (unique and found.get(value)):
+                    unknown[value] = error
     for value in values[start:]:
         objs = yield from _flows.candidates_flow(ctx.core, kind, key, value)
         found[key.normalise(value)] = {o.id: (o, fresh) for o, fresh in objs}
-    return {v: list(objs.values()) for v, objs in found.items()}
+    return {v: unknown.get(v) or list(objs.values()) for v, objs in found.items()}
 
 
 def _read_unconfirmed(
     ctx: ChunkContext, kind: ObjectKind, key: SyncKey, hits: list[Found],
-) -> Flow[list[tuple[str, Found]]]:
-    """Hits that did not show the key, read by id: (value, candidate) for each value held."""
+) -> Flow[tuple[list[tuple[str, Found]], KustomerError | None]]:
+    """Hits that did not show the key, read by id: (value, candidate) for each value held,
+    and the error of a read that failed (the values that hit holds are then unknown)."""
     out: list[tuple[str, Found]] = []
     seen: set[str] = set()
+    failed: KustomerError | None = None
     for obj, _ in hits:
         if obj.id in seen:
             continue
         seen.add(obj.id)
-        live = yield from read_flow(ctx.core, kind, obj.id)
+        try:
+            live = yield from read_flow(ctx.core, kind, obj.id)
+        except FATAL_ERRORS:
+            raise
+        except KustomerError as exc:
+            failed = exc
+            continue
         if live is not None:
             out.extend((value, (live, True)) for value in key.value_of(live))
-    return out
+    return out, failed
 
 
-def _resolve_keys(ctx: ChunkContext, rows: list[Row]) -> Flow[dict[str, list[Found]]]:
+def _resolve_keys(ctx: ChunkContext, rows: list[Row]) -> Flow[dict[str, list[Found] | KustomerError]]:
     if not rows:
         return {}
     raw: dict[str, Any] = {}
@@ -364,7 +386,7 @@ def _resolve_keys(ctx: ChunkContext, rows: list[Row]) -> Flow[dict[str, list[Fou
     found = yield from _lookup(ctx, ctx.kind, ctx.key, list(raw.values()), raw.keys())
     now = ctx.core.clock.now()
     for value, candidates in found.items():
-        if candidates:
+        if candidates or isinstance(candidates, KustomerError):
             continue
         # Search lags: a key this client wrote moments ago may be missing from the index.
         recent = ctx.caches.recent_id(ctx.kind.name, ctx.key, value, now)
@@ -378,7 +400,7 @@ def _resolve_keys(ctx: ChunkContext, rows: list[Row]) -> Flow[dict[str, list[Fou
 # -- 3. decisions -------------------------------------------------------------------
 
 def _decide(
-    ctx: ChunkContext, rows: list[Row], matches: Mapping[str, list[Found]],
+    ctx: ChunkContext, rows: list[Row], matches: Matches,
 ) -> Flow[tuple[list[_Write], list[_Write]]]:
     creates: list[_Write] = []
     updates: list[_Write] = []
@@ -386,6 +408,11 @@ def _decide(
         if row.result is not None:
             continue
         found = matches.get(row.key_value, [])
+        if isinstance(found, KustomerError):
+            _finish(ctx, row, Outcome.FAILED, error=found,
+                    reason=f"a search hit that may hold this key could not be read: "
+                           f"{reason_of(found)} (not written)")
+            continue
         if len(found) > 1:
             ids = tuple(o.id for o, _ in found)
             _finish(ctx, row, Outcome.AMBIGUOUS, candidates=ids,
@@ -412,8 +439,14 @@ def _decide(
             except InvalidRecordError as exc:
                 _finish(ctx, row, Outcome.INVALID, error=exc, id=obj.id)
                 continue
-            except UnknownCompanyLinkError as exc:
-                _finish(ctx, row, Outcome.FAILED, error=exc, id=obj.id)
+            except FATAL_ERRORS:
+                raise
+            except KustomerError as exc:
+                # A read that concerns this row's match alone (or a link it cannot resend)
+                # fails this row, not the chunk; nothing was written.
+                note = "" if isinstance(exc, UnknownCompanyLinkError) else " (not written)"
+                _finish(ctx, row, Outcome.FAILED, error=exc, id=obj.id,
+                        reason=f"{reason_of(exc)}{note}")
                 continue
             if live is None:
                 _finish(ctx, row, Outcome.FAILED, reason="the matched object no longer holds "

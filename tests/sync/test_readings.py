@@ -350,3 +350,28 @@ def test_strictest_cold_warm_and_changed_syncs_hold_the_inputs_final_values(flav
         assert doc["company"] == company_ids[p["co"]]
     assert len(emu.companies) == 20
     assert all(c["custom"] == {"dunsStr": f"d{c['externalId'][3:]}"} for c in emu.companies.values())
+
+
+@pytest.mark.parametrize("key", ["externalId", CUSTOM])
+def test_an_unreadable_hit_fails_only_the_rows_it_may_hold(flavor: str, key: str) -> None:
+    from kustomer_activations.testing import Fault
+
+    emu = _emulator({"search_hits": "minimal"})
+    _, ids = _seed_linked(emu, 5)
+    broken = ids[2]
+    emu.faults.add(Fault.status(503), match=lambda m, p: m == "GET" and p.endswith(broken),
+                   times=None)
+    rows = [{"externalId": f"e-{i}", "name": f"New {i}", "custom": {"accountStr": f"a-{i}"}}
+            for i in range(5)]
+    report = _sync(flavor, _client(flavor, emu, max_retries=1), rows, key=key)
+    assert report.created == 0 and len(emu.customers.all()) == 5, report.summary()
+    failed = {f.row for f in report.failures}
+    if key == "externalId":
+        # Unique key: the four values other objects hold are settled; only row 2 is unknown.
+        assert failed == {2} and report.updated == 4, report.summary()
+    else:
+        # A custom value is not unique: the unreadable hit may hold any value of that search.
+        assert failed == {0, 1, 2, 3, 4}, report.summary()
+    assert all("could not be read" in (f.reason or "") and "not written" in (f.reason or "")
+               for f in report.failures)
+    assert emu.customers[broken]["name"] == "Old 2"
