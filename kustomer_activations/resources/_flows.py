@@ -43,6 +43,7 @@ from ._kinds import COMPANY, ObjectKind
 from ._readback import (
     REFUSED_STATUSES,
     WritePolicy,
+    data_object,
     is_uncertain,
     key_visible,
     read_flow,
@@ -125,22 +126,13 @@ def check_mode(mode: str) -> Mode:
     return cast(Mode, mode)
 
 
-def _data_object(data: Any, where: str, status: int = 200, method: str = "GET") -> Mapping[str, Any]:
-    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
-        raise APIResponseValidationError(
-            "expected a 'data' object with an id", method=method, path=where, status=status,
-            body=data,
-        )
-    return data
-
-
 def get_flow(core: Core, kind: ObjectKind, object_id: str) -> Flow[Any]:
     """``GET /v1/<objects>/{id}`` → the model."""
     if not object_id:
         raise ValueError("an object id is required")
     path = kind.item_path(object_id)
     response = yield from request_flow(core, RequestSpec(method="GET", path=path))
-    return kind.from_api(_data_object(response.data, path))
+    return kind.from_api(data_object(response.data, path))
 
 
 def search_flow(
@@ -231,7 +223,7 @@ def candidates_flow(core: Core, kind: ObjectKind, key: SyncKey, value: Any) -> F
             response = yield from request_flow(core, RequestSpec(method="GET", path=path))
         except NotFoundError:
             return []
-        found = [(kind.from_api(_data_object(response.data, path, response.status)), True)]
+        found = [(kind.from_api(data_object(response.data, path, response.status)), True)]
     else:
         criterion = {key.search_attribute(kind.name): {"equals": search_value(key, value)}}
         hits = yield from search_flow(core, kind.name, [criterion])
@@ -270,14 +262,14 @@ def create_flow(core: Core, kind: ObjectKind, body: Mapping[str, Any]) -> Flow[A
     response = yield from request_flow(core, RequestSpec(
         method="POST", path=kind.collection, json=dict(body),
     ))
-    return kind.from_api(_data_object(response.data, kind.collection, response.status, "POST"))
+    return kind.from_api(data_object(response.data, kind.collection, response.status, "POST"))
 
 
 def update_flow(core: Core, kind: ObjectKind, object_id: str, body: Mapping[str, Any]) -> Flow[Any]:
     """``PUT /v1/<objects>/{id}`` with a partial body (``replace`` stays false)."""
     path = kind.item_path(object_id)
     response = yield from request_flow(core, RequestSpec(method="PUT", path=path, json=dict(body)))
-    return kind.from_api(_data_object(response.data, path, response.status, "PUT"))
+    return kind.from_api(data_object(response.data, path, response.status, "PUT"))
 
 
 def create_object_flow(core: Core, kind: ObjectKind, data: Any) -> Flow[Any]:

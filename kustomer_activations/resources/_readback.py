@@ -53,6 +53,7 @@ __all__ = [
     "NOT_APPLIED_STATUSES",
     "REFUSED_STATUSES",
     "WritePolicy",
+    "data_object",
     "is_uncertain",
     "key_visible",
     "read_flow",
@@ -160,6 +161,16 @@ def plan(
     )
 
 
+def data_object(data: Any, path: str, status: int = 200, method: str = "GET") -> Mapping[str, Any]:
+    """The ``data`` resource of a single-object answer; a typed error when it has none."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise APIResponseValidationError(
+            "expected a 'data' object with an id", method=method, path=path, status=status,
+            body=data,
+        )
+    return data
+
+
 def read_flow(core: Core, kind: ObjectKind, object_id: str) -> Flow[Any]:
     """``GET /v1/<objects>/{id}``; ``None`` when it is gone (404)."""
     path = kind.item_path(object_id)
@@ -167,13 +178,7 @@ def read_flow(core: Core, kind: ObjectKind, object_id: str) -> Flow[Any]:
         response = yield from request_flow(core, RequestSpec(method="GET", path=path))
     except NotFoundError:
         return None
-    data = response.data
-    if not isinstance(data, Mapping) or not data.get("id"):
-        raise APIResponseValidationError(
-            "expected a 'data' object with an id", method="GET", path=path,
-            status=response.status, body=response.body,
-        )
-    return kind.from_api(data)
+    return kind.from_api(data_object(response.data, path, response.status))
 
 
 def settle_flow(
@@ -243,11 +248,5 @@ def update_flow(
                 return fresh, None
             update, body = again, dict(again.body)
             continue
-        data = response.data
-        if not isinstance(data, Mapping):
-            raise APIResponseValidationError(
-                "expected a 'data' object", method="PUT", path=path, status=response.status,
-                body=response.body,
-            )
-        return kind.from_api(data), update
+        return kind.from_api(data_object(response.data, path, response.status, "PUT")), update
     raise AssertionError("unreachable")  # pragma: no cover
