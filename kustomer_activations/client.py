@@ -31,9 +31,9 @@ from ._core.request import Core, RequestSpec, request_flow
 from ._core.response import ApiResponse
 from ._runners import CAPTURE, run_async, run_sync
 from .check import ConnectionCheck, check_flow
-from .resources._flows import Caches
 from .resources.companies import AsyncCompanies, Companies
 from .resources.customers import AsyncCustomers, Customers
+from .upsert.flows import Caches
 
 __all__ = ["AsyncKustomerClient", "BaseKustomerClient", "KustomerClient"]
 

@@ -1,5 +1,6 @@
 """``client.customers`` and ``client.companies``: lookups, writes, upserts.
 
-The behaviour lives in :mod:`._flows` (written once, as flows); the classes
-here are thin sync and async twins that run those flows.
+The behaviour lives in :mod:`kustomer_activations.upsert` (the decisions,
+written once as flows) and :mod:`kustomer_activations.sync` (the batch
+drivers); the classes here are thin sync and async twins that run them.
 """

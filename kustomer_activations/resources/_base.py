@@ -11,12 +11,12 @@ from ..mapping import FieldMapping
 from ..models import Company, Customer, SyncKey
 from ..results import UpsertResult
 from ..sync import engine
-from ..sync.chunk import DEFAULT_MAX_BODY_BYTES
 from ..sync.progress import ProgressCallback
 from ..sync.report import SyncReport
-from . import _flows
-from ._kinds import ObjectKind
-from ._readback import WritePolicy
+from ..upsert import flows as _flows
+from ..upsert.batch import DEFAULT_MAX_BODY_BYTES
+from ..upsert.kinds import ObjectKind
+from ..upsert.readback import WritePolicy
 
 if TYPE_CHECKING:
     from ..client import AsyncKustomerClient, KustomerClient

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..models import Company
+from ..upsert.kinds import COMPANY
 from ._base import AsyncResource, SyncResource
-from ._kinds import COMPANY
 
 __all__ = ["AsyncCompanies", "Companies"]
 

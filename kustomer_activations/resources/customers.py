@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..models import Customer, SyncKey
+from ..upsert.kinds import CUSTOMER
 from ._base import AsyncResource, SyncResource, _one
-from ._kinds import CUSTOMER
 
 __all__ = ["AsyncCustomers", "Customers"]
 

@@ -29,11 +29,11 @@ from .._runners import run_async, run_sync
 from ..errors import InvalidRecordError, KustomerError, reason_of
 from ..mapping import FieldMapping
 from ..models import CustomSchema, SyncKey
-from ..resources import _flows
-from ..resources._kinds import ObjectKind
-from ..resources._readback import WritePolicy
 from ..results import Outcome, UpsertResult
-from .chunk import DEFAULT_MAX_BODY_BYTES, ChunkContext, Row, chunk_flow
+from ..upsert import flows as _flows
+from ..upsert.batch import DEFAULT_MAX_BODY_BYTES, ChunkContext, Row, chunk_flow
+from ..upsert.kinds import ObjectKind
+from ..upsert.readback import WritePolicy
 from .keyindex import KeyIndex
 from .progress import Progress, ProgressCallback
 from .report import SyncCancelledError, SyncReport

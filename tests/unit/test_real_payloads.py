@@ -14,8 +14,8 @@ import httpx
 
 from kustomer_activations import Company, Customer, CustomSchema, SyncKey
 from kustomer_activations._core.response import decode_error
-from kustomer_activations.resources._readback import key_visible
-from kustomer_activations.sync.chunk import _job_status, _results
+from kustomer_activations.upsert.batch import _job_status, _results
+from kustomer_activations.upsert.readback import key_visible
 
 PAYLOADS = Path(__file__).parent.parent / "data" / "kustomer-payloads"
 

@@ -50,11 +50,12 @@ from ..errors import (
 from ..mapping import MappedRecord
 from ..merge import UpdatePlan, plan_create
 from ..models import SyncKey
-from ..resources import _flows, _readback
-from ..resources._flows import FATAL_ERRORS, Caches, Found, Mode, failure_outcome
-from ..resources._kinds import COMPANY, CUSTOMER, ObjectKind
-from ..resources._readback import WritePolicy, is_uncertain, read_flow, settle_flow
 from ..results import Outcome, UpsertResult
+from . import flows as _flows
+from . import readback as _readback
+from .flows import FATAL_ERRORS, Caches, Found, Mode, failure_outcome
+from .kinds import COMPANY, CUSTOMER, ObjectKind
+from .readback import WritePolicy, is_uncertain, read_flow, settle_flow
 
 __all__ = ["BulkTiming", "ChunkContext", "Row", "SearchForms", "chunk_flow"]
 

@@ -46,7 +46,7 @@ from ..errors import (
 from ..mapping import MappedRecord
 from ..merge import CustomMode, UpdatePlan, plan_update
 from ..models import Company, Customer, SyncKey
-from ._kinds import COMPANY, ObjectKind
+from .kinds import COMPANY, ObjectKind
 
 __all__ = [
     "ARRAY_FIELDS",

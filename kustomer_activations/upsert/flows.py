@@ -38,9 +38,9 @@ from ..models import (
 )
 from ..models.custom import coerce_custom
 from ..results import Outcome, UpsertResult
-from . import _readback
-from ._kinds import COMPANY, ObjectKind
-from ._readback import (
+from . import readback as _readback
+from .kinds import COMPANY, ObjectKind
+from .readback import (
     REFUSED_STATUSES,
     WritePolicy,
     data_object,
