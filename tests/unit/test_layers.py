@@ -14,11 +14,11 @@ LAYERS: list[set[str]] = [
     {"errors", "_version"},
     {"_core", "_runners"},
     {"models", "mapping", "merge", "results"},
-    {"upsert"},
+    {"upsert", "state"},
     {"sync"},
     {"resources"},
     {"client", "check"},
-    {"cli", "__main__", "__init__", "data", "testing", "state"},
+    {"cli", "__main__", "__init__", "data", "testing"},
 ]
 
 
