@@ -59,6 +59,7 @@ def sync_options(
     custom_updates: str = "merged",
     company_updates: str = "full",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_jobs_in_flight: int = 256,
 ) -> engine.SyncOptions:
     """Validate ``upsert_many`` options before any row is read."""
     return engine.SyncOptions(
@@ -66,7 +67,7 @@ def sync_options(
         validate_fields=validate_fields, concurrency=concurrency, chunk_size=chunk_size,
         on_progress=on_progress, total=total, report=report,
         policy=write_policy(fresh_reads, custom_updates, company_updates),
-        max_body_bytes=max_body_bytes,
+        max_body_bytes=max_body_bytes, max_jobs_in_flight=max_jobs_in_flight,
     )
 
 
@@ -163,6 +164,7 @@ class SyncResource(Generic[Obj]):
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_jobs_in_flight: int = 256,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
@@ -175,6 +177,7 @@ class SyncResource(Generic[Obj]):
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
             report=report, fresh_reads=fresh_reads, custom_updates=custom_updates,
             company_updates=company_updates, max_body_bytes=max_body_bytes,
+            max_jobs_in_flight=max_jobs_in_flight,
         )
         return engine.run_many(self._client, self._kind, rows, options)
 
@@ -196,6 +199,7 @@ class SyncResource(Generic[Obj]):
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_jobs_in_flight: int = 256,
     ) -> Iterator[Iterator[UpsertResult]]:
         """Like :meth:`upsert_many`, yielding each row's result as it finishes.
 
@@ -211,6 +215,7 @@ class SyncResource(Generic[Obj]):
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
             fresh_reads=fresh_reads, custom_updates=custom_updates,
             company_updates=company_updates, max_body_bytes=max_body_bytes,
+            max_jobs_in_flight=max_jobs_in_flight,
         )
         with engine.stream(self._client, self._kind, rows, options) as results:
             yield results
@@ -301,6 +306,7 @@ class AsyncResource(Generic[Obj]):
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_jobs_in_flight: int = 256,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
@@ -313,6 +319,7 @@ class AsyncResource(Generic[Obj]):
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
             report=report, fresh_reads=fresh_reads, custom_updates=custom_updates,
             company_updates=company_updates, max_body_bytes=max_body_bytes,
+            max_jobs_in_flight=max_jobs_in_flight,
         )
         return await engine.arun_many(self._client, self._kind, rows, options)
 
@@ -334,6 +341,7 @@ class AsyncResource(Generic[Obj]):
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_jobs_in_flight: int = 256,
     ) -> AsyncIterator[AsyncIterator[UpsertResult]]:
         """Like :meth:`upsert_many`, yielding each row's result as it finishes.
 
@@ -348,6 +356,7 @@ class AsyncResource(Generic[Obj]):
             concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
             fresh_reads=fresh_reads, custom_updates=custom_updates,
             company_updates=company_updates, max_body_bytes=max_body_bytes,
+            max_jobs_in_flight=max_jobs_in_flight,
         )
         async with engine.astream(self._client, self._kind, rows, options) as results:
             yield results

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,16 @@ from ..mapping import FieldMapping
 from ..models import CustomSchema, SyncKey
 from ..results import Outcome, UpsertResult
 from ..upsert import flows as _flows
-from ..upsert.batch import DEFAULT_MAX_BODY_BYTES, ChunkContext, Row, chunk_flow
+from ..upsert.batch import (
+    DEFAULT_MAX_BODY_BYTES,
+    ChunkContext,
+    Decided,
+    Row,
+    WriteBatch,
+    Writer,
+    decide_flow,
+    job_flow,
+)
 from ..upsert.kinds import ObjectKind
 from ..upsert.readback import WritePolicy
 from .keyindex import KeyIndex
@@ -73,8 +84,16 @@ class SyncOptions:
     report: SyncReport | None = None
     policy: WritePolicy = attrs.field(factory=WritePolicy)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Bulk jobs submitted and not yet read, at most (and their bodies' bytes, at most).
+    max_jobs_in_flight: int = 256
+    max_bytes_in_flight: int = 16_000_000
+    #: Seconds a partial bulk request waits for writes from later chunks.
+    linger: float = 15.0
 
     def __attrs_post_init__(self) -> None:
+        if self.max_jobs_in_flight < 1 or self.max_bytes_in_flight < self.max_body_bytes:
+            raise ValueError("max_jobs_in_flight must be >= 1 and max_bytes_in_flight "
+                             ">= max_body_bytes")
         if self.max_body_bytes < 1_000:
             raise ValueError("max_body_bytes must be at least 1000 (Kustomer's limit is ~100 KB)")
         if not 1 <= self.bulk_size <= 100:
@@ -343,12 +362,73 @@ class _Run:
         return self.report
 
 
+class _Pipeline:
+    """The writes between deciding and collecting: shared by both drivers, no I/O.
+
+    Chunks hand their writes to one :class:`~kustomer_activations.upsert.batch.Writer`,
+    which fills bulk requests across chunks; full batches wait in ``ready``
+    until the jobs in flight (by count and by bytes) leave room. While a
+    batch waits there, no new chunk is decided, so memory stays bounded
+    however slow Kustomer's jobs are.
+    """
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.writer = Writer(run.ctx, linger=run.options.linger)
+        self.ready: deque[WriteBatch] = deque()
+        self.jobs = 0
+        self.bytes = 0
+
+    def decided(self, decided: Decided) -> list[UpsertResult]:
+        """Take a chunk's decision; returns its rows settled already."""
+        now = self.run.ctx.core.clock.now()
+        self.ready.extend(self.writer.add("create", decided.creates, now))
+        self.ready.extend(self.writer.add("update", decided.updates, now))
+        return decided.settled
+
+    def tick(self) -> None:
+        """Release batches whose writes have waited long enough."""
+        self.ready.extend(self.writer.due(self.run.ctx.core.clock.now()))
+
+    def drain(self) -> None:
+        """No more chunks: every write held goes out."""
+        self.ready.extend(self.writer.drain())
+
+    def next_batch(self) -> WriteBatch | None:
+        """The next batch to submit, if the jobs in flight leave room for it."""
+        options = self.run.options
+        if not self.ready or self.jobs >= options.max_jobs_in_flight:
+            return None
+        if self.jobs and self.bytes + self.ready[0].nbytes > options.max_bytes_in_flight:
+            return None
+        batch = self.ready.popleft()
+        self.jobs += 1
+        self.bytes += batch.nbytes
+        return batch
+
+    def done(self, batch: WriteBatch) -> None:
+        """A batch's job flow ended."""
+        self.jobs -= 1
+        self.bytes -= batch.nbytes
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether full batches wait for room: decide no new chunk until they leave."""
+        return bool(self.ready)
+
+
 @contextlib.contextmanager
 def stream(
     client: KustomerClient, kind: ObjectKind, rows: Any, options: SyncOptions,
     report_sink: Callable[[SyncReport], None] | None = None,
 ) -> Iterator[Iterator[UpsertResult]]:
-    """Run a sync on threads; the context value yields each row's result as it finishes."""
+    """Run a sync on threads; the context value yields each row's result as it finishes.
+
+    Chunks are decided on ``concurrency`` threads; their writes go through
+    one :class:`_Pipeline`; each bulk job runs on a thread of its own from
+    submission to its one read (``max_jobs_in_flight`` at most). Only the
+    calling thread counts results, starts work and calls ``on_progress``.
+    """
     run = _Run(client._core, client._caches, kind, options, count_hint(rows))
     if report_sink is not None:
         report_sink(run.report)
@@ -356,34 +436,62 @@ def stream(
     if options.validate_fields:
         schema = client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
+    pipe = _Pipeline(run)
     cancel = threading.Event()
     run.when_stopped(cancel.set)
-    pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="kustomer-sync")
-    pending: set[Future[list[UpsertResult]]] = set()
+    deciders = ThreadPoolExecutor(options.concurrency, thread_name_prefix="kustomer-sync")
+    writers = ThreadPoolExecutor(options.max_jobs_in_flight, thread_name_prefix="kustomer-job")
+    decides: set[Future[Decided]] = set()
+    jobs: dict[Future[list[UpsertResult]], WriteBatch] = {}
     completed = False
 
-    def run_chunk(chunk: list[Row]) -> list[UpsertResult]:
-        return run_sync(chunk_flow(run.ctx, chunk), client._http, client._core.clock, cancel)
+    def decide(chunk: list[Row]) -> Decided:
+        return run_sync(decide_flow(run.ctx, chunk), client._http, client._core.clock, cancel)
+
+    def write(batch: WriteBatch) -> list[UpsertResult]:
+        return run_sync(job_flow(run.ctx, batch), client._http, client._core.clock, cancel)
+
+    def launch() -> Iterator[UpsertResult]:
+        while not run.stopping:
+            batch = pipe.next_batch()
+            if batch is None:
+                return
+            if run.ctx.fatal is not None:
+                pipe.done(batch)
+                yield from run.record(_fail_fatal(run.ctx, batch.rows))
+                continue
+            # Each flow runs in a copy of this context: capture_responses() sees it.
+            jobs[writers.submit(contextvars.copy_context().run, write, batch)] = batch
 
     def harvest() -> Iterator[UpsertResult]:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        done: set[Future[Any]] = set()
+        if decides or jobs:
+            pending: set[Future[Any]] = {*decides, *jobs}
+            done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
         for future in done:
-            pending.discard(future)
-            counted = run.record(future.result())
+            if future in decides:
+                decides.discard(future)
+                counted = run.record(pipe.decided(future.result()))
+            else:
+                pipe.done(jobs.pop(future))
+                counted = run.record(future.result())
             if run.stopping:
                 return
             yield from counted
+        pipe.tick()
+        yield from launch()
 
     def results() -> Generator[UpsertResult, None, None]:
         # Only this thread counts results and calls on_progress; a stop (an exception
-        # from on_progress) is seen here before the next row is read or chunk started.
+        # from on_progress) is seen here before the next row is read or work started.
         nonlocal completed
         for item in _chunks(run, preparer, iter_rows(rows), options.chunk_size):
             if isinstance(item, UpsertResult):
                 if not run.stopping:
                     yield item
             else:
-                while len(pending) >= options.concurrency and not run.stopping:
+                while ((len(decides) >= options.concurrency or pipe.backlogged)
+                       and not run.stopping):
                     yield from harvest()
                 if run.stopping:
                     break
@@ -392,11 +500,14 @@ def stream(
                     if not run.stopping:
                         yield from failed
                     break
-                # Each chunk runs in a copy of this context: capture_responses() sees it.
-                pending.add(pool.submit(contextvars.copy_context().run, run_chunk, item))
+                decides.add(deciders.submit(contextvars.copy_context().run, decide, item))
             if run.stopping:
                 break
-        while pending and not run.stopping:
+        while decides and not run.stopping:
+            yield from harvest()
+        pipe.drain()
+        yield from launch()
+        while (jobs or pipe.ready) and not run.stopping:
             yield from harvest()
         run.reraise()
         completed = not run.stopping
@@ -407,14 +518,19 @@ def stream(
     finally:
         iterator.close()
         if not completed:
-            run.stop()  # left early (a break, Ctrl-C, an error): cancel the chunks in flight
+            run.stop()  # left early (a break, Ctrl-C, an error): cancel the flows in flight
         cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        deciders.shutdown(wait=True, cancel_futures=True)
+        writers.shutdown(wait=True, cancel_futures=True)
         # No flow runs any more: count what the last ones did, then every row still open.
-        for future in pending:
+        for future in decides:
             if not future.cancelled() and future.exception() is None:
-                run.record(future.result())
-        pending.clear()
+                run.record(future.result().settled)
+        for job in jobs:
+            if not job.cancelled() and job.exception() is None:
+                run.record(job.result())
+        decides.clear()
+        jobs.clear()
         run.close_out()
     run.finish()
 
@@ -446,7 +562,12 @@ async def astream(
     client: AsyncKustomerClient, kind: ObjectKind, rows: Any, options: SyncOptions,
     report_sink: Callable[[SyncReport], None] | None = None,
 ) -> AsyncIterator[AsyncIterator[UpsertResult]]:
-    """Run a sync on an anyio task group; the context value yields each row's result."""
+    """Run a sync on an anyio task group; the context value yields each row's result.
+
+    The same pipeline as :func:`stream`: one coordinating task reads rows,
+    starts a task per chunk to decide (``concurrency`` at most) and a task
+    per bulk job, counts every result and calls ``on_progress``.
+    """
     run = _Run(client._core, client._caches, kind, options, count_hint(rows))
     if report_sink is not None:
         report_sink(run.report)
@@ -454,8 +575,12 @@ async def astream(
     if options.validate_fields:
         schema = await client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
+    pipe = _Pipeline(run)
     send, receive = anyio.create_memory_object_stream[list[UpsertResult]](options.concurrency)
-    slots = anyio.Semaphore(options.concurrency)
+    # Finished work, for the coordinator; unbounded, so a task never waits to report.
+    done_send, done_receive = anyio.create_memory_object_stream[
+        tuple[WriteBatch | None, Any]](math.inf)
+    decides = 0
     finished = False
 
     async def emit(results: list[UpsertResult]) -> None:
@@ -464,26 +589,59 @@ async def astream(
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await send.send(results)
 
-    async def run_chunk(chunk: list[Row]) -> None:
-        try:
-            batch = await run_async(chunk_flow(run.ctx, chunk), client._http,
-                                    client._core.clock, salvage=run.salvage)
-            await emit(run.record(batch))
-        finally:
-            slots.release()
+    def salvage_decided(decided: Decided) -> None:
+        run.salvage(decided.settled)
 
-    async def produce() -> None:
-        nonlocal finished
-        async with send, anyio.create_task_group() as chunks:
-            try:
-                await read_rows(chunks)
-            except Exception as exc:  # reading the rows (user code) failed: stop the sync
-                run.stop(exc)
-        finished = True
+    async def decide(chunk: list[Row]) -> None:
+        decided = await run_async(decide_flow(run.ctx, chunk), client._http,
+                                  client._core.clock, salvage=salvage_decided)
+        await done_send.send((None, decided))
 
-    async def read_rows(chunks: anyio.abc.TaskGroup) -> None:
+    async def write(batch: WriteBatch) -> None:
+        results = await run_async(job_flow(run.ctx, batch), client._http,
+                                  client._core.clock, salvage=run.salvage)
+        await done_send.send((batch, results))
+
+    async def launch(tasks: anyio.abc.TaskGroup) -> None:
+        while not run.stopping:
+            batch = pipe.next_batch()
+            if batch is None:
+                return
+            if run.ctx.fatal is not None:
+                pipe.done(batch)
+                await emit(run.record(_fail_fatal(run.ctx, batch.rows)))
+                continue
+            tasks.start_soon(write, batch)
+
+    async def harvest(tasks: anyio.abc.TaskGroup) -> None:
+        nonlocal decides
+        with anyio.move_on_after(1.0):
+            batch, value = await done_receive.receive()
+            if batch is None:
+                decides -= 1
+                await emit(run.record(pipe.decided(value)))
+            else:
+                pipe.done(batch)
+                await emit(run.record(value))
+        pipe.tick()
+        await launch(tasks)
+
+    async def start(tasks: anyio.abc.TaskGroup, chunk: list[Row]) -> bool:
+        nonlocal decides
+        while (decides >= options.concurrency or pipe.backlogged) and not run.stopping:
+            await harvest(tasks)
+        if run.stopping:
+            return False
+        if run.ctx.fatal is not None:
+            await emit(run.record(_fail_fatal(run.ctx, chunk)))
+            return False
+        decides += 1
+        tasks.start_soon(decide, chunk)
+        return True
+
+    async def read_rows(tasks: anyio.abc.TaskGroup) -> None:
         # Rows go into the ledger as they are read: a partial chunk or one
-        # waiting for a slot needs no bookkeeping here when cancelled.
+        # waiting for room needs no bookkeeping here when cancelled.
         batch: list[Row] = []
         index = 0
         async for source in aiter_rows(rows):
@@ -495,22 +653,29 @@ async def astream(
                 batch.append(item)
                 if len(batch) >= options.chunk_size:
                     chunk, batch = batch, []
-                    if not await _start(chunks, chunk):
+                    if not await start(tasks, chunk):
                         return
             if run.stopping:
                 return
-        if batch:
-            await _start(chunks, batch)
+        if batch and not await start(tasks, batch):
+            return
+        while decides and not run.stopping:
+            await harvest(tasks)
+        pipe.drain()
+        await launch(tasks)
+        while (pipe.jobs or pipe.ready) and not run.stopping:
+            await harvest(tasks)
 
-    async def _start(group: anyio.abc.TaskGroup, chunk: list[Row]) -> bool:
-        await slots.acquire()
-        if run.stopping or run.ctx.fatal is not None:
-            slots.release()
-            if run.ctx.fatal is not None:
-                await emit(run.record(_fail_fatal(run.ctx, chunk)))
-            return False
-        group.start_soon(run_chunk, chunk)
-        return True
+    async def produce() -> None:
+        nonlocal finished
+        async with send, done_send, done_receive, anyio.create_task_group() as tasks:
+            try:
+                await read_rows(tasks)
+            except Exception as exc:  # reading the rows (user code) failed: stop the sync
+                run.stop(exc)
+            if run.stopping:
+                tasks.cancel_scope.cancel()
+        finished = True
 
     async def results() -> AsyncIterator[UpsertResult]:
         async with receive:

@@ -72,29 +72,52 @@ DEFAULT_MAX_BODY_BYTES = 100_000
 
 
 class BulkTiming:
-    """How long bulk jobs take, learned as the sync goes, to poll just once or twice.
+    """How long bulk jobs take, learned as the sync goes, so each job is read once.
 
-    The first poll waits for the expected duration; a job found complete
-    there shortens the estimate, one found running lengthens it.
+    A job's results are read :meth:`due` seconds after it was accepted. A job
+    found finished at that read lowers the estimate a little (never below
+    the longest time a job was recently seen still running, plus a margin);
+    a job found unfinished raises it at once, for every job in flight: a
+    read too early costs a request, a read too late only latency.
     """
 
-    def __init__(self, initial: float = 2.0) -> None:
+    def __init__(self, initial: float = 3.0) -> None:
         self._lock = threading.Lock()
         self.estimate = initial
-        self.polls = 0
+        #: The longest a job was seen unfinished (decays slowly as jobs get faster).
+        self.floor = 0.0
+        self.reads = 0
         self.jobs = 0
+        self.early = 0
 
     def first_wait(self) -> float:
-        """Seconds to wait after submitting before the first status poll."""
+        """Seconds to wait after a job is accepted before reading its results."""
         return self.estimate
 
-    def observe(self, *, first_poll_done: bool, polls: int) -> None:
-        """Adapt the estimate after a job finished."""
+    def due(self, submitted: float) -> float:
+        """When a job accepted at ``submitted`` is expected to be finished."""
+        return submitted + self.estimate
+
+    def finished(self, elapsed: float, *, first_read: bool) -> None:
+        """A job was found finished ``elapsed`` seconds after it was accepted."""
         with self._lock:
             self.jobs += 1
-            self.polls += polls
-            factor = 0.95 if first_poll_done else 1.3
-            self.estimate = min(60.0, max(0.1, self.estimate * factor))
+            self.floor *= 0.995
+            if first_read:
+                self.estimate = max(0.1, self.floor * 1.1, self.estimate * 0.97)
+
+    def unfinished(self, elapsed: float) -> None:
+        """A job was found still running ``elapsed`` seconds after it was accepted."""
+        with self._lock:
+            self.early += 1
+            self.floor = max(self.floor, elapsed)
+            self.estimate = min(900.0, max(self.estimate, elapsed * 2.0, self.floor * 1.1))
+
+    def observe(self, *, first_poll_done: bool, polls: int) -> None:
+        """Compatibility shim: a job finished after ``polls`` reads."""
+        with self._lock:
+            self.jobs += 1
+            self.reads += polls
 
 
 #: Search forms, from the cheapest to the most widely accepted: ``in`` over many
@@ -235,8 +258,24 @@ def _fail_unfinished(ctx: ChunkContext, rows: Iterable[Row], exc: BaseException)
             _finish(ctx, row, Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}")
 
 
-def chunk_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[list[UpsertResult]]:
-    """Take ``rows`` to one result each (see the module docs for the steps)."""
+@attrs.frozen
+class Decided:
+    """What deciding a chunk leaves: the rows settled already, and the writes to send."""
+
+    settled: list[UpsertResult]
+    creates: list[_Write]
+    updates: list[_Write]
+
+
+def decide_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[Decided]:
+    """Steps 1-3 for ``rows``: each row is settled, or leaves as a create or an update.
+
+    The writes go to a :class:`Writer` shared by every chunk of the sync, so
+    a chunk with a few changes does not open a bulk job of its own and is
+    released as soon as it has decided.
+    """
+    creates: list[_Write] = []
+    updates: list[_Write] = []
     try:
         yield from _resolve_companies(ctx, rows)
         live = [r for r in rows if r.result is None]
@@ -246,18 +285,127 @@ def chunk_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[list[UpsertResult]]:
             for write in (*creates, *updates):
                 _finish(ctx, write.row, write.intent, id=write.body.get("id"),
                         fields_written=write.fields, reason="dry run: not written")
-        else:
-            yield from _write(ctx, creates, "create")
-            yield from _write(ctx, updates, "update")
+            creates, updates = [], []
+    except Cancelled as exc:
+        creates, updates = [], []
+        _fail_unfinished(ctx, rows, exc)
+    except FATAL_ERRORS as exc:
+        creates, updates = [], []
+        ctx.fatal = exc
+        _fail_unfinished(ctx, rows, exc)
+    except KustomerError as exc:
+        # One unreadable answer or refused request fails this chunk's open rows, not the sync.
+        creates, updates = [], []
+        _fail_unfinished(ctx, rows, exc)
+    writing = {id(w.row) for w in (*creates, *updates)}
+    _fail_unfinished(ctx, (r for r in rows if id(r) not in writing),
+                     KustomerError("no outcome was determined"))
+    return Decided([r.result for r in rows if r.result is not None], creates, updates)
+
+
+@attrs.frozen
+class WriteBatch:
+    """Writes of one kind (``create`` or ``update``) to send as one bulk request."""
+
+    op: Op
+    writes: list[_Write]
+    nbytes: int
+    #: Send each write as a single request (a batch too small to be worth a job).
+    singles: bool = False
+
+    @property
+    def rows(self) -> list[Row]:
+        """The rows this batch settles."""
+        return [w.row for w in self.writes]
+
+
+class Writer:
+    """Packs the writes of every chunk into full bulk requests, across chunks.
+
+    A batch leaves when it is full (``bulk_size`` items or the byte budget),
+    when its oldest write has waited ``linger`` seconds (so rows are not held
+    back when the input slows down), and at the end of the sync. A batch of
+    at most ``small`` writes left at the end is sent as single requests: for
+    a handful of rows that is quicker than a job and costs about the same.
+    Pure bookkeeping, safe to share between threads.
+    """
+
+    def __init__(self, ctx: ChunkContext, *, linger: float = 15.0, small: int = 5) -> None:
+        self._ctx = ctx
+        self._linger = linger
+        self._small = max(small, ctx.single_threshold)
+        self._lock = threading.Lock()
+        self._open: dict[Op, list[_Write]] = {"create": [], "update": []}
+        self._bytes: dict[Op, int] = {"create": 2, "update": 2}
+        self._since: dict[Op, float] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._open["create"]) + len(self._open["update"])
+
+    def add(self, op: Op, writes: Iterable[_Write], now: float) -> list[WriteBatch]:
+        """Take ``writes``; returns the batches that are full."""
+        ctx = self._ctx
+        out: list[WriteBatch] = []
+        with self._lock:
+            for write in writes:
+                size = _size(_bulk_item(ctx, write, op))
+                group = self._open[op]
+                if group and (len(group) >= ctx.bulk_size
+                              or self._bytes[op] + size > ctx.max_body_bytes):
+                    out.append(self._take(op))
+                if not self._open[op]:
+                    self._since[op] = now
+                self._open[op].append(write)
+                self._bytes[op] += size
+            if len(self._open[op]) >= ctx.bulk_size:
+                out.append(self._take(op))
+        return out
+
+    def due(self, now: float) -> list[WriteBatch]:
+        """Batches whose oldest write has waited ``linger`` seconds."""
+        with self._lock:
+            return [self._take(op) for op in ("create", "update")
+                    if self._open[op] and now - self._since.get(op, now) >= self._linger]
+
+    def drain(self) -> list[WriteBatch]:
+        """Every write still held, at the end of the sync."""
+        with self._lock:
+            out = [self._take(op) for op in ("create", "update") if self._open[op]]
+        return [attrs.evolve(b, singles=len(b.writes) <= self._small) for b in out]
+
+    def _take(self, op: Op) -> WriteBatch:
+        batch = WriteBatch(op, self._open[op], self._bytes[op])
+        self._open[op] = []
+        self._bytes[op] = 2
+        self._since.pop(op, None)
+        return batch
+
+
+def job_flow(ctx: ChunkContext, batch: WriteBatch) -> Flow[list[UpsertResult]]:
+    """Step 4-5 for one batch: submit it, read its job once it is due, settle each row."""
+    rows = batch.rows
+    try:
+        jobs = yield from _submit(ctx, batch.writes, batch.op, singles=batch.singles)
+        for job_id, group, submitted in jobs:
+            yield from _collect(ctx, job_id, group, submitted, batch.op)
     except Cancelled as exc:
         _fail_unfinished(ctx, rows, exc)
     except FATAL_ERRORS as exc:
         ctx.fatal = exc
         _fail_unfinished(ctx, rows, exc)
     except KustomerError as exc:
-        # One unreadable answer or refused request fails this chunk's open rows, not the sync.
         _fail_unfinished(ctx, rows, exc)
     _fail_unfinished(ctx, rows, KustomerError("no outcome was determined"))
+    return [r.result for r in rows if r.result is not None]
+
+
+def chunk_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[list[UpsertResult]]:
+    """Take ``rows`` to one result each, on their own (decide, then write and read each job)."""
+    decided = yield from decide_flow(ctx, rows)
+    for op, writes in (("create", decided.creates), ("update", decided.updates)):
+        for group in _groups(ctx, writes, op):  # type: ignore[arg-type]
+            yield from job_flow(ctx, WriteBatch(op, group, 0))  # type: ignore[arg-type]
     return [r.result for r in rows if r.result is not None]
 
 
@@ -491,16 +639,6 @@ def _groups(ctx: ChunkContext, writes: list[_Write], op: Op) -> Iterator[list[_W
         yield group
 
 
-def _write(ctx: ChunkContext, writes: list[_Write], op: Op) -> Flow[None]:
-    jobs: list[tuple[str, list[_Write], float]] = []
-    for group in _groups(ctx, writes, op):
-        # A failure of one submission settles its own rows; jobs already accepted are
-        # still awaited and read below.
-        jobs.extend((yield from _submit(ctx, group, op)))
-    for job_id, group, submitted in jobs:
-        yield from _await_job(ctx, job_id, group, submitted, op)
-
-
 def _single(ctx: ChunkContext, write: _Write, op: Op) -> Flow[None]:
     row = write.row
     body = {k: v for k, v in write.body.items() if k != "id"}
@@ -592,13 +730,13 @@ def _rejected_index(exc: BadRequestError, size: int) -> int | None:
 
 
 def _submit(
-    ctx: ChunkContext, group: list[_Write], op: Op,
+    ctx: ChunkContext, group: list[_Write], op: Op, *, singles: bool = False,
 ) -> Flow[list[tuple[str, list[_Write], float]]]:
     """Submit one bulk job; isolate invalid or oversized items when Kustomer refuses the request.
 
     Every row of ``group`` is settled here unless its job was accepted.
     """
-    if len(group) <= ctx.single_threshold:
+    if singles or len(group) <= ctx.single_threshold:
         for write in group:
             yield from _single(ctx, write, op)
         return []
@@ -733,56 +871,97 @@ def _match_results(
     return matched
 
 
-def _await_job(
+def _collect(
     ctx: ChunkContext, job_id: str, group: list[_Write], submitted: float, op: Op,
 ) -> Flow[None]:
-    path = f"/v1/bulk/{path_segment(job_id)}"
-    wait = submitted + ctx.timing.first_wait() - ctx.core.clock.now()
-    polls = 0
-    unreadable = 0
+    """Read a job's per-item results once it is due, and settle each row.
+
+    The results are read directly from ``/batches`` at the job's learned
+    finish time (:class:`BulkTiming`): that one request carries every item's
+    outcome. An answer that lists no or only some items means "not finished
+    yet" under both known shapes (KUSTOMER_API.md, "Bulk": results are read
+    once the job is complete); the job is read again later. The status
+    endpoint is asked only when ``/batches`` cannot be read, or has not been
+    ready three times in a row (to learn whether the job failed or expired).
+    Items that end without an outcome are settled by reading Kustomer.
+    """
+    base = f"/v1/bulk/{path_segment(job_id)}"
+    reads = 0
+    waiting = 0     # readable answers in a row that were not complete yet
+    unreadable = 0  # answers about this job that could not be read at all
+    matched: dict[int, Mapping[str, Any]] = {}
     while True:
+        due = ctx.timing.due(submitted)
+        wait = due - ctx.core.clock.now()
         if wait > 0:
             yield Sleep(wait)
-        polls += 1
+            if ctx.timing.due(submitted) > due + 1e-9:
+                continue  # a job found unfinished meanwhile moved every due time later
+        reads += 1
+        results: list[Mapping[str, Any]] | None
         try:
-            response = yield from request_flow(ctx.core, RequestSpec(method="GET", path=path))
-            status = _job_status(response.data)
+            answer = yield from request_flow(ctx.core, RequestSpec(method="GET", path=f"{base}/batches"))
+            results = _results(answer.body)
         except FATAL_ERRORS:
             raise
-        except NotFoundError:
-            status = "gone"  # expired after it finished, or never readable: settle by lookups
         except (APIError, APIConnectionError, APIResponseValidationError):
-            status = ""
-        if status in _DONE_STATUSES or status in _FAILED_STATUSES or status == "gone":
-            break
-        if not status:
-            # Unknown status values are read as "still running" (Kustomer adds enum values
-            # without notice); an answer that cannot be read at all is counted.
-            unreadable += 1
-            if unreadable >= _JOB_READ_ATTEMPTS:
-                status = "gone"
+            results = None
+        if results is not None:
+            matched = _match_results(ctx, group, results, op)
+            if len(matched) == len(group):
+                ctx.timing.finished(ctx.core.clock.now() - submitted, first_read=reads == 1)
                 break
-        if ctx.core.clock.now() - submitted > ctx.bulk_timeout:
+            waiting += 1
+        status = "running"
+        if results is None or waiting >= 3:
+            status = yield from _job_status_flow(ctx, base)
+            if results is not None and status in ("", "gone"):
+                # /batches answers for the job: it exists and is not finished, whatever
+                # the status endpoint says. Settling it by lookups now could re-create
+                # rows the job will still write.
+                status = "running"
+            elif status == "":
+                unreadable += 1
+                status = "gone" if unreadable >= _JOB_READ_ATTEMPTS else "running"
+            waiting = 0
+        if status in _DONE_STATUSES or status in _FAILED_STATUSES or status == "gone":
+            if status != "gone":
+                # Finished by its status: one more read of the results, then settle.
+                try:
+                    answer = yield from request_flow(ctx.core, RequestSpec(
+                        method="GET", path=f"{base}/batches"))
+                    matched = _match_results(ctx, group, _results(answer.body), op)
+                except FATAL_ERRORS:
+                    raise
+                except (APIError, APIConnectionError, APIResponseValidationError):
+                    pass
+            break
+        elapsed = ctx.core.clock.now() - submitted
+        if elapsed > ctx.bulk_timeout:
             for write in group:
                 _finish(ctx, write.row, Outcome.FAILED,
-                        reason=f"bulk job {job_id} still {status or 'unknown'} after "
+                        reason=f"bulk job {job_id} still unfinished after "
                                f"{ctx.bulk_timeout:.0f}s: {_MAY_HAVE}")
             return
-        wait = max(0.25, ctx.timing.estimate * 0.5)
-    if status != "gone":
-        ctx.timing.observe(first_poll_done=polls == 1, polls=polls)
-    results: list[Mapping[str, Any]] = []
-    if status != "gone":
-        try:
-            batches = yield from request_flow(ctx.core, RequestSpec(method="GET", path=f"{path}/batches"))
-            results = _results(batches.body)
-        except FATAL_ERRORS:
-            raise
-        except (APIError, APIConnectionError, APIResponseValidationError):
-            results = []
-    matched = _match_results(ctx, group, results, op)
+        if results is not None:
+            ctx.timing.unfinished(elapsed)
+        if ctx.timing.due(submitted) <= ctx.core.clock.now():
+            yield Sleep(max(0.25, ctx.timing.estimate * 0.5))
     for i, write in enumerate(group):
         yield from _settle_item(ctx, write, matched.get(i), op)
+
+
+def _job_status_flow(ctx: ChunkContext, base: str) -> Flow[str]:
+    """The job's status in lower case; ``gone`` on 404, ``""`` when unreadable."""
+    try:
+        response = yield from request_flow(ctx.core, RequestSpec(method="GET", path=base))
+    except FATAL_ERRORS:
+        raise
+    except NotFoundError:
+        return "gone"  # expired after it finished, or never readable: settle by lookups
+    except (APIError, APIConnectionError, APIResponseValidationError):
+        return ""
+    return _job_status(response.data)
 
 
 def _settle_item(ctx: ChunkContext, write: _Write, item: Mapping[str, Any] | None, op: Op) -> Flow[None]:
@@ -871,8 +1050,10 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
         if matches:
             yield from _reconcile_found(ctx, write, matches[0], refused)
             return
-        if refused and ours_uncertain:
-            # Refused as a duplicate, yet no lookup finds it: our earlier write may be it.
+        if refused and ours_uncertain and key.kind == "custom":
+            # Refused as a duplicate, yet no lookup finds it: our earlier write may be it
+            # (search lags). A unique anchor's direct lookup is exact and current, so
+            # there "not found" means our write did not land: the duplicate is another's.
             _finish(ctx, row, Outcome.FAILED, reason="Kustomer refused the re-sent create as a "
                     f"duplicate but no lookup finds the record: {_MAY_HAVE}")
             return

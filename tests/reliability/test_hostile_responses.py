@@ -152,7 +152,10 @@ CASES: list[Case] = [
     Case("sync-bulk-create", "POST", r"/v1/customers/bulk", "sync", _new(8, CUSTOM_KEY, "custom"),
          writes=True),
     Case("sync-bulk-update", "PUT", r"/v1/customers/bulk", "sync", _existing(8), writes=True),
-    Case("sync-bulk-status", "GET", r"/v1/bulk/[^/]+", "sync", _new(8)),
+    # The status is asked only when /batches is unreadable or not ready three times in a row:
+    # a job slower than the first reads makes the SDK ask it.
+    Case("sync-bulk-status", "GET", r"/v1/bulk/[^/]+", "sync", _new(8),
+         emu_options={"bulk_delay": 30.0}),
     Case("sync-bulk-batches", "GET", r"/v1/bulk/[^/]+/batches", "sync", _new(8)),
     # a single upsert
     Case("upsert-metadata", "GET", r"/v1/metadata/customer", "upsert",
@@ -391,7 +394,8 @@ def test_an_unreadable_metadata_answer_raises_before_any_write(flavor: str, answ
 def test_an_unexpected_status_on_bulk_polling_rejects_no_row(
     flavor: str, key: str, endpoint: str, answer: str,
 ) -> None:
-    emu = new_emulator()
+    # The status is asked only once /batches was not ready three times: slow jobs.
+    emu = new_emulator(**({"bulk_delay": 30.0} if endpoint == "status" else {}))
     hostile = HostileTransport(emu.transport)
     path = r"/v1/bulk/[^/]+" + ("/batches" if endpoint == "batches" else "")
     rule = hostile.add("GET", path, answer, times=None, after_apply=True)
@@ -426,12 +430,13 @@ def test_an_unreadable_bulk_poll_settles_in_minutes_not_at_the_timeout(
     ("bulk-create", "POST", r"/v1/customers/bulk", 150, 50),
     ("bulk-status", "GET", r"/v1/bulk/[^/]+", 150, 50),
     ("bulk-batches", "GET", r"/v1/bulk/[^/]+/batches", 150, 50),
-    ("single-create", "POST", r"/v1/customers", 6, 2),
+    ("single-create", "POST", r"/v1/customers", 4, 2),  # a handful: single requests
 ])
 def test_an_unreadable_answer_fails_one_chunk_not_the_sync(
     flavor: str, where: str, method: str, path: str, rows: int, chunk_size: int,
 ) -> None:
-    emu = new_emulator()
+    # The status is asked only once /batches was not ready three times: slow jobs.
+    emu = new_emulator(**({"bulk_delay": 30.0} if where == "bulk-status" else {}))
     hostile = HostileTransport(emu.transport)
     rule = hostile.add(method, path, "truncated_json", times=1, after_apply=True)
     data = rows_for(rows)
@@ -471,7 +476,7 @@ def test_an_applied_create_answered_502_ends_created_once(flavor: str, key: str,
 @pytest.mark.parametrize(("status", "method", "path"), [
     (401, "POST", r"/v1/customers/search"),
     (403, "POST", r"/v1/customers/bulk"),
-    (401, "GET", r"/v1/bulk/[^/]+"),
+    (401, "GET", r"/v1/bulk/[^/]+/batches"),
 ])
 def test_auth_errors_abort_the_sync_and_account_for_every_row_read(
     flavor: str, status: int, method: str, path: str,

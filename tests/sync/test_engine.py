@@ -363,15 +363,12 @@ def test_pacing_avoids_429_under_a_small_budget(flavor: str) -> None:
     emu = _emulator(requests_per_minute=30, searches_per_minute=5)
     # The org budget is learned from x-ratelimit-limit; the search budget is not in any header.
     client = _client(flavor, emu, searches_per_minute=5)
-    options: dict[str, Any] = {}
-    if emu.readings.search_in == "max:20":
-        # 37 searches instead of 2 (20 keys each, plus two refused step-downs): at 5/min,
-        # ~8 minutes of searches. VirtualClock moves the shared time as soon as anyone
-        # sleeps, so with several chunks in flight a chunk that reached its paced slot can
-        # send only after other chunks' sleeps moved the time on, landing two searches in one
-        # window of the virtual clock (no 429 with 8 chunks on a ScaledClock(100)). One chunk
-        # at a time checks the pacing itself.
-        options["concurrency"] = 1
+    # VirtualClock moves the shared time as soon as anyone sleeps, so with several flows in
+    # flight (chunks deciding, bulk jobs waiting for their results) a flow that reached its
+    # paced slot can send only after other flows' sleeps moved the time on, landing two
+    # searches in one window of the virtual clock (no 429 with 8 chunks on a
+    # ScaledClock(60)). One chunk at a time checks the pacing itself.
+    options: dict[str, Any] = {"concurrency": 1}
     report = _sync(flavor, client, _rows(700), key="externalId", chunk_size=100, **options)
     assert report.created == 700
     assert emu.rate_limited == 0
