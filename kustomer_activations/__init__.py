@@ -55,6 +55,15 @@ from .models import (
 )
 from .resources._base import AmbiguousMatchError
 from .results import Outcome, UpsertResult
+from .state import (
+    AsyncStateStore,
+    SqliteStateStore,
+    StateError,
+    StateLockLostError,
+    StateSchemaError,
+    StateStore,
+    SyncAlreadyRunningError,
+)
 from .sync import (
     Progress,
     SyncAbortedError,
@@ -75,6 +84,7 @@ __all__ = [
     "AmbiguousMatchError",
     "ApiResponse",
     "AsyncKustomerClient",
+    "AsyncStateStore",
     "AuthenticationError",
     "BadRequestError",
     "Clock",
@@ -105,7 +115,13 @@ __all__ = [
     "Progress",
     "RateLimit",
     "RateLimitError",
+    "SqliteStateStore",
+    "StateError",
+    "StateLockLostError",
+    "StateSchemaError",
+    "StateStore",
     "SyncAbortedError",
+    "SyncAlreadyRunningError",
     "SyncCancelledError",
     "SyncFailuresError",
     "SyncKey",
