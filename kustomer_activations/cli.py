@@ -339,11 +339,11 @@ def _source_format(name: str, given: str | None) -> str:
 def _check_writable(name: str, flag: str, suffixes: Sequence[str] = ()) -> Path:
     """Fail now, not after the sync, when ``name`` cannot be written."""
     path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"{flag} {name} is a directory")
     if suffixes and path.suffix.lower() not in suffixes:
         raise UsageError(f"{flag} {name}: the name must end in {' or '.join(suffixes)} "
                          "(it says the format)")
-    if path.is_dir():
-        raise UsageError(f"{flag} {name} is a directory")
     parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"{flag} {name}: directory {parent} does not exist")
