@@ -2,28 +2,41 @@
 
 Subcommands:
 
+* ``sync``: upsert the rows of a CSV or JSONL file (or stdin) into Kustomer
+  as customers or companies, with a mapping from ``--map``/``--mapping``.
 * ``demo``: sync the bundled sample (companies, then customers) into an
   in-process emulator, with a progress display, and print the reports. With
   ``--live`` (and ``KUSTOMER_API_KEY``) the same sample goes to a real org.
 * ``check``: test an API key (``client.check()``); exit 0 when it works and
   holds every role a sync needs, else 1.
-* ``emulator``: serve the emulator over HTTP (the arguments are those of
+* ``emulator serve``: serve the emulator over HTTP (the options are those of
   ``python -m kustomer_activations.testing``).
 
+Exit codes: 0 every row ok, 1 some rows failed (or the sync stopped on an
+error), 2 a usage or configuration error (found before any work), 130 on
+Ctrl-C. Errors are one line on stderr; ``--debug`` adds the traceback.
+
 Each subcommand is a function ``(args, out) -> exit code`` registered in
-:func:`build_parser`, so new ones (a ``sync`` from a file, say) slot in
-beside them. The API key is read from ``KUSTOMER_API_KEY`` only, never from
-the command line, so it stays out of shell history and process lists.
+:func:`build_parser`. The API key is read from an environment variable
+(``KUSTOMER_API_KEY``, or the one ``--api-key-env`` names), never from the
+command line, so it stays out of shell history and process lists.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import importlib
+import io
+import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -32,13 +45,20 @@ from . import data
 from ._core.clock import Clock
 from ._version import __version__
 from .client import KustomerClient
-from .errors import KustomerError, UnknownCompanyLinkError
+from .errors import (
+    AuthenticationError,
+    KustomerError,
+    PermissionDeniedError,
+    UnknownCompanyLinkError,
+)
 from .mapping import Field, FieldMapping
+from .models.sync_key import SyncKey
+from .models.validation import ObjectType
 from .results import Outcome
 from .sync.progress import Progress
 from .sync.report import SyncCancelledError, SyncReport
 
-__all__ = ["ProgressDisplay", "build_parser", "main"]
+__all__ = ["ProgressDisplay", "UsageError", "build_parser", "main"]
 
 API_KEY_ENV = "KUSTOMER_API_KEY"
 PROG = "kustomer-activations"
@@ -109,44 +129,60 @@ class ProgressDisplay:
 
     On a TTY the line is redrawn in place (``\\r``) at most every ``interval``
     real seconds; elsewhere (logs, CI) a line is written each time another
-    ``step`` of the rows is done. Call :meth:`close` when the sync ends.
-    Rates are per simulated minute when the client runs on a scaled clock.
+    ``step`` of the rows is done, or ``log_every`` real seconds after the
+    last line (so a stream of unknown length still reports). Each shows the
+    rows, rows/min, requests and, when the total is known, the ETA. Call
+    :meth:`close` when the sync ends. Rates and times are on the client's
+    clock, labelled ``time_label`` (``simulated`` for the demo's scaled clock).
     """
 
     def __init__(self, label: str, stream: TextIO, *, tty: bool | None = None,
-                 width: int = 24, step: float = 0.25, interval: float = 0.1) -> None:
+                 width: int = 24, step: float = 0.25, interval: float = 0.1,
+                 log_every: float = 30.0, time_label: str = "simulated",
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.label = label
         self.stream = stream
         self.tty = _isatty(stream) if tty is None else tty
         self.width = width
         self.step = step
         self.interval = interval
+        self.log_every = log_every
+        self.time_label = time_label
+        self._monotonic = monotonic
         self._next_fraction = step
         self._last_draw = 0.0
+        self._last_line = monotonic()
         self._last: Progress | None = None
         self._drawn = False
         self._width_drawn = 0
 
     def __call__(self, progress: Progress) -> None:
         self._last = progress
+        now = self._monotonic()
         if self.tty:
-            now = time.monotonic()
             if now - self._last_draw >= self.interval or progress.done == progress.total:
                 self._last_draw = now
                 self._draw(progress)
             return
         fraction = progress.fraction
-        if fraction is None or fraction >= self._next_fraction or progress.done == progress.total:
+        due = now - self._last_line >= self.log_every
+        if due or progress.done == progress.total or (
+                fraction is not None and fraction >= self._next_fraction):
             while fraction is not None and self._next_fraction <= fraction:
                 self._next_fraction += self.step
+            self._last_line = now
             self.stream.write(self._text(progress) + "\n")
             self.stream.flush()
 
     def _text(self, p: Progress) -> str:
         total = f"/{p.total:,}" if p.total is not None else ""
         pct = f" {p.fraction:4.0%}" if p.fraction is not None else ""
+        eta = ""
+        if p.total is not None and p.done < p.total and p.rate > 0:
+            eta = f", ETA {_clock_text((p.total - p.done) / p.rate * 60)}"
         return (f"{self.label}: {p.done:,}{total} rows{pct}, {p.rate:,.0f} rows/min, "
-                f"{p.requests:,} request{'' if p.requests == 1 else 's'}, {_clock_text(p.elapsed)} simulated")
+                f"{p.requests:,} request{'' if p.requests == 1 else 's'}{eta}, "
+                f"{_clock_text(p.elapsed)} {self.time_label}")
 
     def _draw(self, p: Progress) -> None:
         fraction = p.fraction or 0.0
@@ -181,7 +217,328 @@ def _rows(n: int) -> str:
 
 def _clock_text(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
+    if minutes >= 60:
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{secs:02d}"
     return f"{minutes}:{secs:02d}"
+
+
+# -- sync ----------------------------------------------------------------------------
+
+class UsageError(Exception):
+    """A wrong argument or setting, found before any work: one line on stderr, exit code 2."""
+
+
+#: File name endings of the sources ``sync`` reads, and of the failure files it writes.
+SOURCE_FORMATS: Mapping[str, str] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FAILURE_SUFFIXES = (".csv", ".jsonl")
+
+
+class _SourceError(Exception):
+    """The source cannot be read on (a line that is not JSON); stops the sync."""
+
+
+class _Source:
+    """SOURCE as rows: a CSV or JSONL file, or stdin; read once, header known up front."""
+
+    def __init__(self, name: str, fmt: str, stdin: TextIO) -> None:
+        self.name = name
+        self.fmt = fmt
+        self.label = "stdin" if name == "-" else name
+        self.total: int | None = None
+        self.columns: list[str] | None = None  # CSV header, or the first JSONL object's keys
+        self._stdin = stdin
+        self._stream: Iterator[dict[str, Any]] | None = None
+        self._peeked: list[dict[str, Any]] = []
+
+    def check(self) -> None:
+        """For a file: readable, every JSONL line an object, rows counted (the ETA needs them)."""
+        if self.name == "-":
+            return
+        path = Path(self.name)
+        if not path.exists():
+            raise UsageError(f"SOURCE {self.name}: no such file")
+        if path.is_dir():
+            raise UsageError(f"SOURCE {self.name} is a directory, not a file")
+        count = 0
+        try:
+            with path.open(encoding="utf-8", newline="") as fh:
+                for row in self._parse(fh):
+                    if self.columns is None:
+                        self.columns = list(row)
+                    count += 1
+        except OSError as exc:
+            raise UsageError(f"SOURCE {self.name}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"SOURCE {self.name} is not UTF-8 text") from None
+        except (_SourceError, csv.Error) as exc:
+            raise UsageError(f"SOURCE {self.name}: {exc}") from None
+        self.total = count
+
+    def peek(self) -> None:
+        """For stdin: read the first row now, so the columns are known before the sync."""
+        if self.name != "-":
+            return
+        # One parser for the whole stream: a second csv reader would take row 2 for a header.
+        self._stream = self._parse(self._stdin)
+        try:
+            first = next(self._stream, None)
+        except (_SourceError, csv.Error) as exc:
+            raise UsageError(f"stdin: {exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError("stdin is not UTF-8 text") from None
+        if first is not None:
+            self._peeked.append(first)
+            if self.columns is None:
+                self.columns = list(first)
+
+    def _parse(self, fh: TextIO) -> Iterator[dict[str, Any]]:
+        if self.fmt == "csv":
+            reader = csv.DictReader(fh)
+            if self.columns is None and reader.fieldnames is not None:
+                self.columns = list(reader.fieldnames)
+            for row in reader:
+                # As read_csv(): an empty cell is "no value", not an empty string to write.
+                yield {k: (v if v != "" else None) for k, v in row.items()}
+            return
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise _SourceError(f"line {number} is not JSON ({exc})") from None
+            if not isinstance(value, dict):
+                raise _SourceError(f"line {number} is a JSON {type(value).__name__}, "
+                                   "not an object")
+            yield value
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every row, in order (stdin: the peeked one first)."""
+        if self.name == "-":
+            yield from self._peeked
+            if self._stream is not None:
+                yield from self._stream
+            return
+        with Path(self.name).open(encoding="utf-8", newline="") as fh:
+            yield from self._parse(fh)
+
+
+def _source_format(name: str, given: str | None) -> str:
+    if given:
+        return given
+    if name == "-":
+        return "csv"
+    fmt = SOURCE_FORMATS.get(Path(name).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"cannot tell the format of SOURCE {name} from its name: "
+                         "use a .csv or .jsonl file, or say --format csv|jsonl")
+    return fmt
+
+
+def _check_writable(name: str, flag: str, suffixes: Sequence[str] = ()) -> Path:
+    """Fail now, not after the sync, when ``name`` cannot be written."""
+    path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"{flag} {name} is a directory")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {name}: the name must end in {' or '.join(suffixes)} "
+                         "(it says the format)")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {name}: directory {parent} does not exist")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(parent, os.W_OK | os.X_OK)
+    if not writable:
+        raise UsageError(f"{flag} {name}: not writable")
+    return path
+
+
+def _load_mapping_file(name: str) -> dict[str, Any]:
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise UsageError(f"--mapping {name}: use a .toml or .json file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--mapping {name}: {exc.strerror or exc}") from None
+    try:
+        if suffix == ".json":
+            loaded = json.loads(raw)
+        else:
+            try:
+                tomllib = importlib.import_module("tomllib")
+            except ImportError:  # Python 3.10: no TOML reader in the standard library
+                raise UsageError(f"--mapping {name}: TOML needs Python 3.11 or later; "
+                                 "write the mapping as a .json file instead") from None
+            loaded = tomllib.loads(raw.decode("utf-8"))
+    except UsageError:
+        raise
+    except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError alike
+        raise UsageError(f"--mapping {name} cannot be read: {exc}") from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("map"), dict):
+        loaded = loaded["map"]  # a [map] table, leaving room for other sections
+    if not isinstance(loaded, dict):
+        raise UsageError(f"--mapping {name}: expected a table of DESTINATION = \"column\"")
+    return {str(dest): _mapping_source(name, str(dest), src) for dest, src in loaded.items()}
+
+
+_FIELD_OPTIONS = {"column", "skip_null", "set_if_empty"}
+
+
+def _mapping_source(file: str, dest: str, value: Any) -> str | Field:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("column"), str) \
+            and set(value) <= _FIELD_OPTIONS \
+            and all(isinstance(value.get(k, False), (bool, type(None)))
+                    for k in ("skip_null", "set_if_empty")):
+        return Field(value["column"], skip_null=value.get("skip_null"),
+                     set_if_empty=bool(value.get("set_if_empty", False)))
+    raise UsageError(f"--mapping {file}: {dest} must be a column name, or a table with "
+                     f"'column' and optionally 'skip_null'/'set_if_empty' (true/false); got {value!r}")
+
+
+def _map_option(text: str) -> tuple[str, str]:
+    dest, sep, column = text.partition("=")
+    if not sep or not dest.strip() or not column.strip():
+        raise argparse.ArgumentTypeError(f"expected DESTINATION=COLUMN, got {text!r}")
+    return dest.strip(), column.strip()
+
+
+def _key_destinations(key: SyncKey) -> set[str]:
+    return {"email", "emails"} if key.kind == "email" else {key.label}
+
+
+class _SyncPlan:
+    """Everything ``sync`` needs, checked before any row is read or request sent."""
+
+    def __init__(self, args: argparse.Namespace, stdin: TextIO) -> None:
+        self.object_type: ObjectType = args.object
+        try:
+            self.key = SyncKey.parse(args.key)
+            self.key.check_supported(args.object)
+        except ValueError as exc:
+            raise UsageError(f"--key {args.key}: {exc}") from None
+        self.source = _Source(args.source, _source_format(args.source, args.format), stdin)
+        self.failures = (_check_writable(args.failures, "--failures", FAILURE_SUFFIXES)
+                         if args.failures else None)
+        self.state = _state_store(args.state) if args.state else None
+        spec: dict[str, Any] = _load_mapping_file(args.mapping) if args.mapping else {}
+        spec.update(dict(args.map or ()))
+        self.api_key = _api_key(args.api_key_env)
+        try:
+            self.client = KustomerClient(api_key=self.api_key, **_host_flags(args))
+        except KustomerError as exc:
+            raise UsageError(str(exc)) from None
+        self.source.check()
+        self.source.peek()
+        self.mapping = self._mapping(spec)
+
+    def _mapping(self, spec: dict[str, Any]) -> FieldMapping:
+        columns = self.source.columns
+        if not spec:
+            if columns is None:  # no rows at all: nothing will be mapped
+                return FieldMapping.identity(self.object_type)
+            # Without a mapping each column is its own destination (externalId, email, custom.x).
+            spec = {column: column for column in columns}
+        if not _key_destinations(self.key) & set(spec):
+            raise UsageError(f"the sync key {self.key.label} is not mapped: add "
+                             f"--map {self.key.label}=COLUMN")
+        if columns is not None and self.source.fmt == "csv":
+            wanted = {src.source if isinstance(src, Field) else src for src in spec.values()}
+            missing = sorted(c for c in wanted if isinstance(c, str) and c not in columns)
+            if missing:
+                raise UsageError(f"{self.source.label} has no column {', '.join(missing)} "
+                                 f"(its columns: {', '.join(columns)})")
+        try:
+            # CSV holds only text: let it fill Num and Bool attributes ("12.5", "true").
+            return FieldMapping(spec, object_type=self.object_type,
+                                parse_strings=self.source.fmt == "csv")
+        except ValueError as exc:
+            raise UsageError(f"mapping: {exc}") from None
+
+
+def _state_store(name: str) -> Any:
+    path = _check_writable(name, "--state")
+    try:
+        state = importlib.import_module("kustomer_activations.state")
+    except ImportError:
+        raise UsageError("--state: state store not available in this version") from None
+    return state.SqliteStateStore(path)
+
+
+def _api_key(env_name: str) -> str:
+    key = os.environ.get(env_name, "").strip()
+    if not key:
+        raise UsageError(
+            f"no API key: set {env_name} (or name another variable with --api-key-env). "
+            f"Without a Kustomer account, try '{PROG} demo', or serve an emulator with "
+            f"'{PROG} emulator serve' and pass its URL as --base-url (any key value works there)"
+        )
+    return key
+
+
+def _host_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in ("org", "region", "base_url")
+            if getattr(args, name, None)}
+
+
+def _failure_details(report: SyncReport) -> list[dict[str, Any]]:
+    return [{"row": f.row, "outcome": f.outcome.value, "key_value": f.key_value,
+             "reason": f.reason or (str(f.error) if f.error else "")}
+            for f in sorted(report.failures, key=lambda f: f.row or 0)]
+
+
+def cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
+    """``sync``: upsert the rows of SOURCE into Kustomer; every argument checked first."""
+    stdin: TextIO = sys.stdin
+    if args.source == "-" and hasattr(sys.stdin, "buffer"):
+        # UTF-8 whatever the locale says, and newline="" as the csv module wants.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+    plan = _SyncPlan(args, stdin)
+    resource = plan.client.customers if plan.object_type == "customer" else plan.client.companies
+    display = None
+    if not args.no_progress:
+        display = ProgressDisplay(f"{plan.object_type} sync", sys.stderr, time_label="elapsed")
+    options: dict[str, Any] = {}
+    if plan.state is not None:
+        options["state"] = plan.state
+    error: BaseException | None = None
+    code = 0
+    with plan.client:
+        try:
+            report = resource.upsert_many(
+                plan.source.rows(), key=plan.key, mapping=plan.mapping, mode=args.mode,
+                dry_run=args.dry_run, on_progress=display, total=plan.source.total, **options,
+            )
+        except SyncCancelledError as exc:
+            report, code = exc.report, 130
+        except _SourceError as exc:  # the rows read before the bad line were synced
+            report, code, error = exc.report, 1, exc  # type: ignore[attr-defined]
+        finally:
+            if display is not None:
+                display.close()
+    if code == 0:
+        code = 0 if report.ok else 1
+    written = None
+    if plan.failures is not None:
+        written = report.export_failures(plan.failures)
+    if args.json:
+        _write_json(out, {**report.to_dict(), "ok": report.ok, "exit_code": code,
+                          "failures_file": str(plan.failures) if plan.failures else None,
+                          "failed_rows": _failure_details(report)})
+    else:
+        out.write(report.summary() + "\n")
+        if written is not None:
+            out.write(f"wrote {written} failed {_rows(written)} to {plan.failures}\n")
+    out.flush()
+    if error is not None:
+        sys.stderr.write(f"{PROG} sync: error: {plan.source.label}: {error}; the sync stopped "
+                         "there\n")
+    elif code == 130:
+        sys.stderr.write(f"{PROG} sync: interrupted; the report says what was written\n")
+    return code
 
 
 # -- demo ----------------------------------------------------------------------------
@@ -229,9 +586,9 @@ class _Demo:
 
     def run(self) -> int:
         args = self.args
-        live_key = os.environ.get(API_KEY_ENV, "").strip()
+        live_key = os.environ.get(args.api_key_env, "").strip()
         if args.live and not live_key:
-            self.err.write(f"{PROG} demo: --live needs an API key in {API_KEY_ENV}\n")
+            self.err.write(f"{PROG} demo: --live needs an API key in {args.api_key_env}\n")
             return 2
         companies = data.load_companies()
         customers = data.load_customers(args.customers)
@@ -241,7 +598,7 @@ class _Demo:
         if args.live:
             return self.run_live(companies, customers, bad)
         if live_key:
-            self.say(f"{API_KEY_ENV} is set, but the demo writes to your org only with --live: "
+            self.say(f"{args.api_key_env} is set, but the demo writes to your org only with --live: "
                      "syncing into the embedded emulator")
         else:
             self.say("no Kustomer credentials: syncing into the embedded emulator")
@@ -391,7 +748,8 @@ class _Demo:
 
     def run_live(self, companies: list[dict[str, str]], customers: list[dict[str, str]],
                  bad: Mapping[int, str]) -> int:
-        self.say(f"--live: syncing the sample into your Kustomer org (key from {API_KEY_ENV})")
+        self.say(f"--live: syncing the sample into your Kustomer org (key from "
+                 f"{self.args.api_key_env})")
         self.say("the org needs these custom attributes: "
                  + ", ".join(f"{kind} {name}" for kind, name, _ in DEMO_ATTRIBUTES))
         self._intro(companies, customers, bad)
@@ -410,12 +768,7 @@ class _Demo:
 
 
 def _host_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"api_key": os.environ.get(API_KEY_ENV) or None}
-    for name in ("org", "region", "base_url"):
-        value = getattr(args, name, None)
-        if value:
-            options[name] = value
-    return options
+    return {"api_key": os.environ.get(args.api_key_env) or None, **_host_flags(args)}
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -436,16 +789,24 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """``check``: is the key valid, in the right region, with every sync role?"""
     try:
-        client = KustomerClient(**_host_options(args))
+        client = KustomerClient(api_key=_api_key(args.api_key_env), **_host_flags(args))
     except KustomerError as exc:
-        out.write(f"FAILED: {type(exc).__name__}: {exc}\n")
-        return 1
+        raise UsageError(str(exc)) from None
     with client:
         try:
             result = client.check()
         except KustomerError as exc:
-            out.write(f"FAILED at {client.base_url}: {type(exc).__name__}: {exc}\n")
+            if args.json:
+                _write_json(out, {"ok": False, "base_url": client.base_url,
+                                  "error": f"{type(exc).__name__}: {exc}"})
+            sys.stderr.write(f"{PROG} check: FAILED at {client.base_url}: "
+                             f"{type(exc).__name__}: {exc}\n")
             return 1
+    if args.json:
+        _write_json(out, {"ok": result.ok, "base_url": result.base_url, "org": result.org,
+                          "key_name": result.name, "token_id": result.token_id,
+                          "roles": list(result.roles), "missing_roles": list(result.missing_roles)})
+        return 0 if result.ok else 1
     out.write(str(result) + "\n")
     if result.org:
         out.write(f"org: {result.org}\n")
@@ -453,13 +814,33 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if result.ok else 1
 
 
+def _write_json(out: TextIO, document: Mapping[str, Any]) -> None:
+    out.write(json.dumps(document, indent=2) + "\n")
+    out.flush()
+
+
 # -- emulator ------------------------------------------------------------------------
 
 def cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
-    """``emulator``: ``python -m kustomer_activations.testing`` with the remaining arguments."""
-    from .testing.__main__ import main as serve
+    """``emulator serve``: ``python -m kustomer_activations.testing`` with the remaining arguments.
 
-    return serve(list(args.emulator_args))
+    ``--demo-attributes`` defines the custom attributes the demo's sample writes, so
+    ``demo --live --base-url URL`` works against the served emulator.
+    """
+    from .testing import __main__ as emulator_main
+
+    argv = list(args.emulator_args)
+    prog = f"{PROG} emulator"
+    if argv[:1] == ["serve"]:
+        argv, prog = argv[1:], f"{PROG} emulator serve"
+    if "--demo-attributes" in argv:
+        argv.remove("--demo-attributes")
+        for kind, name, display_name in DEMO_ATTRIBUTES:
+            argv += ["--custom-attribute", f"{kind}:{name}={display_name}"]
+    try:
+        return emulator_main.main(argv, prog=prog)
+    except SystemExit as exc:  # its --help and usage errors
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 # -- parser --------------------------------------------------------------------------
@@ -480,12 +861,26 @@ def _positive_float(text: str) -> float:
 
 def _host_arguments() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group(f"Kustomer host (the API key is read from {API_KEY_ENV})")
+    group = parent.add_argument_group(
+        "Kustomer host and key",
+        "With none of --org/--region/--base-url, KUSTOMER_ORG, KUSTOMER_REGION or "
+        "KUSTOMER_BASE_URL decides (at most one may be set), else the US host. "
+        "The API key is read from an environment variable, never from the command line.")
     hosts = group.add_mutually_exclusive_group()
     hosts.add_argument("--org", help="your org's name: https://<org>.api.kustomerapp.com")
     hosts.add_argument("--region", choices=["us", "eu", "in"], help="a regional host")
-    hosts.add_argument("--base-url", help="any other API root (e.g. an emulator's URL); "
-                       "default: KUSTOMER_BASE_URL")
+    hosts.add_argument("--base-url", help="any other API root, e.g. a served emulator's "
+                       "http://127.0.0.1:PORT")
+    group.add_argument("--api-key-env", default=API_KEY_ENV, metavar="NAME",
+                       help=f"the environment variable holding the API key (default {API_KEY_ENV})")
+    return parent
+
+
+def _common_arguments() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true",
+                        help="on an error, show the traceback; log requests to stderr "
+                             "(key values redacted unless KUSTOMER_LOG_VALUES=1)")
     return parent
 
 
@@ -494,17 +889,61 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Sync records into Kustomer as Customers and Companies.",
-        epilog=f"Start with '{PROG} demo': it needs no account.",
+        epilog=f"Start with '{PROG} demo': it needs no account. Exit codes: 0 every row ok, "
+               "1 some rows failed, 2 usage or configuration error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
     host = _host_arguments()
+    common = _common_arguments()
+
+    sync = sub.add_parser(
+        "sync", parents=[host, common], help="upsert the rows of a CSV or JSONL file",
+        description="Upsert every row of SOURCE (a .csv or .jsonl file, or - for stdin) into "
+                    "Kustomer as customers or companies, matched on --key. Every argument is "
+                    "checked before anything is read or sent. Exit code 0 when every row is "
+                    "ok, 1 when some failed (the report says which), 2 for a usage or "
+                    "configuration error, 130 when interrupted.",
+        epilog="Without --map/--mapping each column is its own destination (a column named "
+               "externalId, email or custom.tierStr). A mapping file is TOML (Python 3.11+) "
+               "or JSON: DESTINATION = \"column\", or DESTINATION = {column = \"c\", "
+               "skip_null = false, set_if_empty = true}; --map entries override it.",
+    )
+    sync.add_argument("source", metavar="SOURCE", help=".csv or .jsonl file, or - for stdin")
+    sync.add_argument("--object", required=True, choices=["customer", "company"],
+                      help="what each row becomes")
+    sync.add_argument("--key", default="externalId", metavar="KEY",
+                      help="the sync key: externalId (default), email (customers) or "
+                           "custom.<name>")
+    sync.add_argument("--map", action="append", type=_map_option, metavar="DEST=COLUMN",
+                      help="map column COLUMN to Kustomer field DEST, e.g. email=mail or "
+                           "custom.tierStr=tier (repeatable)")
+    sync.add_argument("--mapping", metavar="FILE", help="the mapping as a .toml or .json file")
+    sync.add_argument("--format", choices=["csv", "jsonl"],
+                      help="the SOURCE format (default: from its name; csv for stdin)")
+    sync.add_argument("--mode", choices=["upsert", "create_only", "update_only"],
+                      default="upsert", help="update or create (default), create only, "
+                                             "or update only")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="look up and report what would be written; write nothing")
+    sync.add_argument("--failures", metavar="FILE",
+                      help="write the failed rows to FILE (.csv or .jsonl), ready to fix and "
+                           "sync again")
+    sync.add_argument("--state", metavar="FILE",
+                      help="remember what was synced in FILE (SQLite), so unchanged rows are "
+                           "skipped next time")
+    sync.add_argument("--json", action="store_true",
+                      help="print the report as JSON on stdout")
+    sync.add_argument("--no-progress", action="store_true",
+                      help="no progress display on stderr")
+    sync.set_defaults(command=cmd_sync, parser=sync)
 
     demo = sub.add_parser(
-        "demo", parents=[host], help="sync a bundled sample into an embedded emulator",
+        "demo", parents=[host, common], help="sync a bundled sample into an embedded emulator",
         description="Sync the bundled sample (companies, then customers with custom fields "
                     "and company links) into an in-process Kustomer emulator and print the "
-                    "reports. Needs no credentials; --live sends the sample to a real org.",
+                    "reports. Needs no credentials; --live sends the sample to a real org "
+                    "(or to a served emulator: --live --base-url URL).",
     )
     demo.add_argument("--customers", type=_positive_int, metavar="N",
                       help="sync only the first N sample customers (default: all)")
@@ -517,26 +956,38 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--failures", metavar="PATH",
                       help="write the failed customer rows to PATH (.csv or .jsonl)")
     demo.add_argument("--live", action="store_true",
-                      help=f"sync into the org of {API_KEY_ENV} instead of the emulator")
+                      help="sync into the org of the API key instead of the embedded emulator")
     demo.set_defaults(command=cmd_demo, parser=demo)
 
     check = sub.add_parser(
-        "check", parents=[host], help="test an API key and its roles",
-        description=f"Test the API key in {API_KEY_ENV}: valid, right region, and holding "
-                    "every role a sync needs. Exit code 0 when it does, 1 otherwise.",
+        "check", parents=[host, common], help="test an API key and its roles",
+        description="Test the API key: valid, right region, and holding every role a sync "
+                    "needs. Exit code 0 when it does, 1 otherwise, 2 for a usage or "
+                    "configuration error.",
     )
+    check.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     check.set_defaults(command=cmd_check, parser=check)
 
     emulator = sub.add_parser(
-        "emulator", add_help=False, help="serve the Kustomer emulator over HTTP",
-        description="Serve the emulator; see 'emulator --help' for its options.",
+        "emulator", add_help=False, help="serve the Kustomer emulator over HTTP ('emulator serve')",
+        description="'emulator serve [OPTIONS]' serves the emulator; see 'emulator serve --help'. "
+                    "--demo-attributes defines the custom attributes of the demo's sample.",
     )
     emulator.set_defaults(command=cmd_emulator, parser=emulator)
     return parser
 
 
+def _setup_debug_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in ("kustomer_activations", "httpx"):
+        log = logging.getLogger(name)
+        log.setLevel(logging.DEBUG)
+        log.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2 for usage errors)."""
+    """Run the command line; returns the exit code (see the module docs)."""
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
@@ -546,10 +997,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help, --version and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
+    debug = bool(getattr(args, "debug", False))
+    if debug:
+        _setup_debug_logging()
     out = sys.stdout
     command: Command = args.command
+    name = f"{PROG} {args.subcommand}"
     try:
         return command(args, out)
+    except UsageError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{name}: error: {exc}\n")
+        return 2
     except KeyboardInterrupt:
-        out.write("\ninterrupted\n")
+        sys.stderr.write("\ninterrupted\n")
         return 130
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        # The key itself: a configuration problem, not a failed row.
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{name}: error: {type(exc).__name__}: {_one_line(exc)}\n")
+        return 2
+    except KustomerError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{name}: error: {type(exc).__name__}: {_one_line(exc)}\n")
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

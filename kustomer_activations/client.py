@@ -10,6 +10,7 @@ Jupyter where one is already running.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from ._core.clock import Clock, SystemClock
 from ._core.config import (
     DEFAULT_MAX_RATE_LIMIT_WAIT,
     DEFAULT_MAX_RETRIES,
+    HOST_ENV_VARS,
     ClientConfig,
     ConfigurationError,
     to_timeout,
@@ -50,8 +52,11 @@ class BaseKustomerClient:
         org: your org's name: uses ``https://<org>.api.kustomerapp.com``,
             which routes to the org's region (recommended).
         region: ``"us"``, ``"eu"`` or ``"in"``: a regional host.
-        base_url: any other API root (e.g. a local emulator); defaults to
-            ``KUSTOMER_BASE_URL``. Only one of org/region/base_url may be given.
+        base_url: any other API root (e.g. a local emulator). Only one of
+            org/region/base_url may be given; with none, ``KUSTOMER_ORG``,
+            ``KUSTOMER_REGION`` or ``KUSTOMER_BASE_URL`` decides (at most one of
+            them may be set), else the US host. An argument beats the
+            environment; when it overrides a host variable, a warning is logged.
         timeout: seconds (or an ``httpx.Timeout``) per request; default 30.
         max_retries: re-sends after a transient failure (408, 5xx, network);
             default 2. Waiting out a 429 is not counted here.
@@ -61,6 +66,9 @@ class BaseKustomerClient:
         searches_per_minute: the search budget (Kustomer: 100 for API keys).
         default_headers: extra headers on every request.
         clock: time source (tests and benchmarks inject a fake or scaled one).
+        log_values: show key values (emails, external ids) in the SDK's log
+            lines; by default they are redacted (``email=***``). Defaults to
+            ``KUSTOMER_LOG_VALUES=1`` when set.
     """
 
     _core: Core
@@ -80,6 +88,7 @@ class BaseKustomerClient:
         searches_per_minute: int = 100,
         default_headers: Mapping[str, str] | None = None,
         clock: Clock | None = None,
+        log_values: bool | None = None,
     ) -> None:
         config = ClientConfig.build(
             api_key=api_key,
@@ -92,6 +101,7 @@ class BaseKustomerClient:
             requests_per_minute=requests_per_minute,
             searches_per_minute=searches_per_minute,
             default_headers=default_headers,
+            log_values=log_values,
         )
         self._core = Core(config, clock or SystemClock())
         self._caches = Caches()
@@ -125,7 +135,7 @@ class BaseKustomerClient:
         allowed = {
             "api_key", "base_url", "org", "region", "timeout", "max_retries",
             "max_rate_limit_wait", "requests_per_minute", "searches_per_minute",
-            "default_headers",
+            "default_headers", "log_values",
         }
         unknown = set(options) - allowed
         if unknown:
@@ -152,6 +162,9 @@ class BaseKustomerClient:
             requests_per_minute=options.get("requests_per_minute", config.requests_per_minute),
             searches_per_minute=options.get("searches_per_minute", config.searches_per_minute),
             default_headers=options.get("default_headers", config.default_headers),
+            log_values=options.get("log_values", config.log_values),
+            # The host is always passed here: the host variables must not warn or decide again.
+            env={k: v for k, v in os.environ.items() if k not in HOST_ENV_VARS},
         )
         return self._core.with_config(config)
 

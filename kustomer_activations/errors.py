@@ -275,11 +275,15 @@ class InternalServerError(APIError):
 
 
 class APIConnectionError(KustomerError):
-    """No response arrived: connection refused, reset, or dropped mid-answer."""
+    """No response arrived: connection refused, reset, or dropped mid-answer.
 
-    def __init__(self, message: str, *, method: str, path: str) -> None:
+    ``host`` is the host (and port) that did not answer, when known.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, host: str | None = None) -> None:
         self.method = method
         self.path = path
+        self.host = host
         super().__init__(f"{method} {path}: {message}")
 
 

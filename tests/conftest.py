@@ -45,6 +45,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_host_or_log_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's shell must not pick a host or unredact logs for a test."""
+    for name in ("KUSTOMER_ORG", "KUSTOMER_REGION", "KUSTOMER_LOG_VALUES"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def api_readings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The emulator readings preset of this test run (``default`` outside the behaviour tests).
 

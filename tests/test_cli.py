@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import subprocess
@@ -154,39 +155,65 @@ def served() -> Iterator[str]:
         yield server.url
 
 
-@pytest.mark.parametrize(("key", "code", "says"), [
-    ("good", 0, "has every sync role"),
-    ("weak", 1, "lacks roles org.admin.klass.read"),
-    ("unknown", 1, "AuthenticationError"),
+@pytest.mark.parametrize(("key", "code", "says", "stream"), [
+    ("good", 0, "has every sync role", "out"),
+    ("weak", 1, "lacks roles org.admin.klass.read", "out"),
+    ("unknown", 1, "AuthenticationError", "err"),  # an error: one line on stderr
 ])
 def test_check_against_a_served_emulator(
-    served: str, key: str, code: int, says: str,
+    served: str, key: str, code: int, says: str, stream: str,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KUSTOMER_API_KEY", key)
     assert cli.main(["check", "--base-url", served]) == code
-    out = capsys.readouterr().out
-    assert says in out and served in out
+    captured = capsys.readouterr()
+    text = getattr(captured, stream)
+    assert says in text and served in text
+    if stream == "err":
+        assert captured.out == "" and text.count("\n") == 1
 
 
-def test_check_without_a_key(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["check", "--base-url", "http://127.0.0.1:9"]) == 1
-    assert "No Kustomer API key" in capsys.readouterr().out
+@pytest.mark.parametrize(("key", "code", "ok", "missing"), [
+    ("good", 0, True, []),
+    ("weak", 1, False, ["org.admin.klass.read"]),
+])
+def test_check_json(
+    served: str, key: str, code: int, ok: bool, missing: list[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUSTOMER_API_KEY", key)
+    assert cli.main(["check", "--base-url", served, "--json"]) == code
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is ok and result["base_url"] == served
+    assert set(missing) <= set(result["missing_roles"]) and (missing == []) == (not result["missing_roles"])
+
+
+def test_check_without_a_key_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "--base-url", "http://127.0.0.1:9"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("kustomer-activations check: error: no API key: set KUSTOMER_API_KEY")
 
 
 def test_emulator_delegates_the_remaining_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     from kustomer_activations.testing import __main__ as emulator_main
 
-    seen: list[list[str]] = []
+    seen: list[tuple[list[str], str | None]] = []
 
-    def fake_main(argv: list[str]) -> int:
-        seen.append(list(argv))
+    def fake_main(argv: list[str], *, prog: str | None = None) -> int:
+        seen.append((list(argv), prog))
         return 0
 
     monkeypatch.setattr(emulator_main, "main", fake_main)
     assert cli.main(["emulator", "--port", "0", "--scale", "10"]) == 0
-    assert cli.main(["emulator", "--help"]) == 0
-    assert seen == [["--port", "0", "--scale", "10"], ["--help"]]
+    assert cli.main(["emulator", "serve", "--help"]) == 0
+    assert cli.main(["emulator", "serve", "--demo-attributes", "--port", "0"]) == 0
+    assert seen[:2] == [(["--port", "0", "--scale", "10"], "kustomer-activations emulator"),
+                        (["--help"], "kustomer-activations emulator serve")]
+    argv, prog = seen[2]
+    assert prog == "kustomer-activations emulator serve" and argv[:2] == ["--port", "0"]
+    defined = [argv[i + 1] for i, a in enumerate(argv) if a == "--custom-attribute"]
+    assert defined == [f"{k}:{n}={d}" for k, n, d in cli.DEMO_ATTRIBUTES]
 
 
 @pytest.mark.parametrize("argv", [

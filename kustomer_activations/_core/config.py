@@ -6,6 +6,7 @@ construction with a message that says what to do.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -22,9 +23,11 @@ __all__ = [
     "DEFAULT_MAX_RATE_LIMIT_WAIT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "HOST_ENV_VARS",
     "REGION_HOSTS",
     "ClientConfig",
     "ConfigurationError",
+    "log_values_default",
     "resolve_base_url",
 ]
 
@@ -40,6 +43,8 @@ REGION_HOSTS: Mapping[str, str] = {
     "in": "https://api.prod4.kustomerapp.com",
 }
 
+logger = logging.getLogger("kustomer_activations")
+
 _ORG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -48,49 +53,92 @@ class ConfigurationError(KustomerError, ValueError):
     """A client option is missing, malformed or conflicts with another."""
 
 
+#: The environment variables that may choose the API host, with the option each stands for.
+HOST_ENV_VARS: Mapping[str, str] = {
+    "KUSTOMER_ORG": "org",
+    "KUSTOMER_REGION": "region",
+    "KUSTOMER_BASE_URL": "base_url",
+}
+#: Values of ``KUSTOMER_LOG_VALUES`` that turn key values in logs on.
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
 def resolve_base_url(
     *, org: str | None, region: str | None, base_url: str | None, env: Mapping[str, str]
 ) -> str:
-    """Pick the API root from ``org``, ``region``, ``base_url`` or ``KUSTOMER_BASE_URL``.
+    """Pick the API root from ``org``, ``region`` or ``base_url``, else from the environment.
 
-    At most one of the three may be given; with none, ``KUSTOMER_BASE_URL`` is
-    used, and failing that Kustomer's US host.
+    Precedence: an explicit argument beats every environment variable. At
+    most one of the three arguments may be given. With none, at most one of
+    ``KUSTOMER_ORG``, ``KUSTOMER_REGION`` and ``KUSTOMER_BASE_URL`` may be set
+    and decides; with none of those either, Kustomer's US host is used.
+
+    When an argument overrides a host variable (``org="acme"`` while
+    ``KUSTOMER_BASE_URL`` points at an emulator, say), the argument is used and
+    a warning on the ``kustomer_activations`` logger names both, because the
+    requests then go somewhere the environment did not say.
     """
-    given = [name for name, v in (("org", org), ("region", region), ("base_url", base_url)) if v]
+    given = [(name, v) for name, v in (("org", org), ("region", region), ("base_url", base_url)) if v]
     if len(given) > 1:
         raise ConfigurationError(
-            f"Pass only one of org=, region= or base_url= (got {', '.join(given)}): "
+            f"Pass only one of org=, region= or base_url= (got {', '.join(n for n, _ in given)}): "
             "each one decides the API host on its own"
         )
-    if org:
-        slug = org.strip().lower()
+    from_env = [(var, env[var]) for var in HOST_ENV_VARS if env.get(var, "").strip()]
+    if given:
+        name, value = given[0]
+        if from_env:
+            logger.warning(
+                "%s=%r overrides %s from the environment (an explicit argument wins)",
+                name, value, ", ".join(f"{var}={v!r}" for var, v in from_env),
+            )
+        return _host_of(name, value, name)
+    if len(from_env) > 1:
+        raise ConfigurationError(
+            f"{' and '.join(var for var, _ in from_env)} are all set: each one decides the "
+            "API host on its own; unset all but one (or pass org=, region= or base_url=)"
+        )
+    if from_env:
+        var, value = from_env[0]
+        return _host_of(HOST_ENV_VARS[var], value, var)
+    return REGION_HOSTS["us"]
+
+
+def _host_of(option: str, value: str, source: str) -> str:
+    """The API root for one host option; ``source`` names it in errors (argument or variable)."""
+    if option == "org":
+        slug = value.strip().lower()
         if not _ORG_RE.match(slug):
             raise ConfigurationError(
-                f"org={org!r} is not an org name; pass the subdomain of your Kustomer "
-                "URL, e.g. org='acme' for https://acme.kustomerapp.com"
+                f"{source}={value!r} is not an org name; use the subdomain of your Kustomer "
+                "URL, e.g. 'acme' for https://acme.kustomerapp.com"
             )
         return f"https://{slug}.api.kustomerapp.com"
-    if region:
-        key = region.strip().lower()
+    if option == "region":
+        key = value.strip().lower()
         if key not in REGION_HOSTS:
             raise ConfigurationError(
-                f"region={region!r} is unknown; use one of {', '.join(sorted(REGION_HOSTS))}"
+                f"{source}={value!r} is unknown; use one of {', '.join(sorted(REGION_HOSTS))}"
             )
         return REGION_HOSTS[key]
-    url = base_url or env.get("KUSTOMER_BASE_URL") or REGION_HOSTS["us"]
-    return _normalise_base_url(url)
+    return _normalise_base_url(value, source)
 
 
-def _normalise_base_url(url: str) -> str:
+def log_values_default(env: Mapping[str, str]) -> bool:
+    """Whether ``KUSTOMER_LOG_VALUES`` asks for key values (emails, ids) in logs."""
+    return env.get("KUSTOMER_LOG_VALUES", "").strip().lower() in _TRUE
+
+
+def _normalise_base_url(url: str, source: str = "base_url") -> str:
     try:
         parsed = httpx.URL(url.strip())
     except Exception as exc:  # httpx raises several types for bad URLs
-        raise ConfigurationError(f"base_url={url!r} is not a URL: {exc}") from None
+        raise ConfigurationError(f"{source}={url!r} is not a URL: {exc}") from None
     if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise ConfigurationError(f"base_url={url!r} must be an absolute https:// URL")
+        raise ConfigurationError(f"{source}={url!r} must be an absolute https:// URL")
     if parsed.scheme == "http" and parsed.host not in _LOOPBACK_HOSTS:
         raise ConfigurationError(
-            f"base_url={url!r} uses plain http; Kustomer needs https (plain http is "
+            f"{source}={url!r} uses plain http; Kustomer needs https (plain http is "
             "only allowed for a local emulator on localhost/127.0.0.1)"
         )
     text = str(parsed).rstrip("/")
@@ -136,6 +184,7 @@ class ClientConfig:
     requests_per_minute: int | None
     searches_per_minute: int
     default_headers: Mapping[str, str]
+    log_values: bool = False
 
     @classmethod
     def build(
@@ -151,6 +200,7 @@ class ClientConfig:
         requests_per_minute: int | None,
         searches_per_minute: int,
         default_headers: Mapping[str, str] | None,
+        log_values: bool | None = None,
         env: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         """Validate every option, raising :class:`ConfigurationError` on the first problem."""
@@ -175,6 +225,7 @@ class ClientConfig:
             requests_per_minute=requests_per_minute,
             searches_per_minute=searches_per_minute,
             default_headers=headers,
+            log_values=log_values_default(env) if log_values is None else bool(log_values),
         )
 
     def evolve(self, **changes: Any) -> ClientConfig:

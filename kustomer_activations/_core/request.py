@@ -7,7 +7,9 @@ once as a generator and driven by either runner.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -17,13 +19,13 @@ import httpx
 
 from ..errors import APIConnectionError, APIError, APITimeoutError
 from .clock import Clock
-from .config import ClientConfig, user_agent
+from .config import ClientConfig, log_values_default, user_agent
 from .effects import Flow, Record, Send, Sleep
 from .ratelimit import Bucket, Pacer, parse_rate_limit
 from .response import ApiResponse, decode_error, decode_success
 from .retry import RETRY_STATUSES, backoff_delay, retry_after, safe_to_resend
 
-__all__ = ["Core", "RequestSpec", "path_segment", "request_flow"]
+__all__ = ["Core", "RedactHttpxFilter", "RequestSpec", "path_segment", "redact", "request_flow"]
 
 logger = logging.getLogger("kustomer_activations")
 
@@ -101,6 +103,11 @@ class Core:
             "User-Agent": user_agent(),
             **config.default_headers,
         }
+        _install_httpx_filter()
+
+    def shown(self, path: str) -> str:
+        """``path`` as it may appear in a log line (key values redacted unless ``log_values``)."""
+        return path if self.config.log_values else redact(path)
 
     def with_config(self, config: ClientConfig) -> Core:
         """A core for changed options; shares the budget while the org is the same."""
@@ -123,17 +130,59 @@ class Core:
         )
 
 
-def _transport_error(exc: httpx.TransportError, spec: RequestSpec) -> APIConnectionError:
+def _transport_error(exc: httpx.TransportError, spec: RequestSpec, host: str) -> APIConnectionError:
+    # httpx's own text ("Name or service not known") names no host: say which one failed.
     path = spec.path
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(
-            f"timed out ({type(exc).__name__}); raise timeout= if Kustomer is slow for you",
-            method=spec.method, path=path,
+            f"timed out waiting for {host} ({type(exc).__name__}); raise timeout= if "
+            "Kustomer is slow for you",
+            method=spec.method, path=path, host=host,
         )
     return APIConnectionError(
-        f"no response ({type(exc).__name__}: {exc}); check the network and base URL",
-        method=spec.method, path=path,
+        f"no response from {host} ({type(exc).__name__}: {exc}); check the network and the "
+        "host (org=, region=, base_url= or KUSTOMER_ORG/KUSTOMER_REGION/KUSTOMER_BASE_URL)",
+        method=spec.method, path=path, host=host,
     )
+
+
+_KEY_SEGMENT = re.compile(r"(/(?:email|externalId)=)[^/?#]+")
+_KEY_QUERY = re.compile(r"([?&](?:email|externalId)=)[^&#]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with key values in lookup paths and queries replaced by ``***``.
+
+    ``/v1/customers/email=grace%40example.com`` becomes ``/v1/customers/email=***``:
+    the values are customers' emails and ids, which logs should not collect.
+    """
+    return _KEY_QUERY.sub(r"\1***", _KEY_SEGMENT.sub(r"\1***", text))
+
+
+class RedactHttpxFilter(logging.Filter):
+    """Redacts key values in httpx's ``HTTP Request: GET <url>`` log lines.
+
+    httpx logs every URL at INFO on its own logger, whatever this SDK's
+    options are; this filter is process-wide, so only ``KUSTOMER_LOG_VALUES=1``
+    (read when the line is logged) lets the values through there.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's URL argument; never drops a record."""
+        if (isinstance(record.args, tuple) and record.args
+                and not log_values_default(os.environ)):
+            record.args = tuple(redact(str(a)) if isinstance(a, httpx.URL) else a
+                                for a in record.args)
+        return True
+
+
+_HTTPX_FILTER = RedactHttpxFilter()
+
+
+def _install_httpx_filter() -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if _HTTPX_FILTER not in httpx_logger.filters:
+        httpx_logger.addFilter(_HTTPX_FILTER)
 
 
 def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
@@ -173,18 +222,19 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
                 resent += 1
                 logger.info(
                     "%s %s: %s; retry %d/%d in %.2fs",
-                    spec.method, spec.path, type(exc).__name__, failures, max_retries, wait,
+                    spec.method, core.shown(spec.path), type(exc).__name__, failures,
+                    max_retries, wait,
                 )
                 yield Sleep(wait)
                 continue
-            raise _transport_error(exc, spec) from exc
+            raise _transport_error(exc, spec, request.url.netloc.decode("ascii")) from exc
 
         now = core.clock.now()
         rate = parse_rate_limit(response.headers, now)
         if rate is not None:
             core.pacer.observe(rate)
         status = response.status_code
-        logger.debug("%s %s -> %d", spec.method, spec.path, status)
+        logger.debug("%s %s -> %d", spec.method, core.shown(spec.path), status)
         if status < 400:
             result = decode_success(response, path=spec.path, rate_limit=rate, retries=resent)
             yield Record(result)
@@ -206,7 +256,7 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
                 core.pacer.hold_until(now + wait, spec.bucket)
                 logger.info(
                     "%s %s: rate limited (429); waiting %.2fs for the budget",
-                    spec.method, spec.path, wait,
+                    spec.method, core.shown(spec.path), wait,
                 )
                 yield Sleep(wait)
                 continue
@@ -220,7 +270,7 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
             resent += 1
             logger.info(
                 "%s %s: %d; retry %d/%d in %.2fs",
-                spec.method, spec.path, status, failures, max_retries, wait,
+                spec.method, core.shown(spec.path), status, failures, max_retries, wait,
             )
             yield Sleep(wait)
             continue

@@ -8,7 +8,12 @@ import httpx
 import pytest
 import respx
 
-from kustomer_activations import AsyncKustomerClient, ConfigurationError, KustomerClient
+from kustomer_activations import (
+    APIConnectionError,
+    AsyncKustomerClient,
+    ConfigurationError,
+    KustomerClient,
+)
 
 from ..helpers import drive
 from ._util import BASE, KEY, call, ok
@@ -284,3 +289,93 @@ def test_explicit_close(flavor: str) -> None:
 
 def test_base_constant() -> None:
     assert BASE == "https://acme.api.kustomerapp.com"
+
+
+# -- host from the environment: KUSTOMER_ORG / KUSTOMER_REGION / KUSTOMER_BASE_URL ----------
+
+@pytest.mark.parametrize(("var", "value", "expected"), [
+    ("KUSTOMER_ORG", "Acme", "https://acme.api.kustomerapp.com"),
+    ("KUSTOMER_REGION", "eu", "https://api.prod2.kustomerapp.com"),
+    ("KUSTOMER_BASE_URL", "http://127.0.0.1:7000/v1", "http://127.0.0.1:7000"),
+])
+def test_one_host_variable_decides_without_arguments(
+    flavor: str, var: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(var, value)
+    assert _new(flavor, api_key=KEY).base_url == expected
+
+
+@pytest.mark.parametrize(("var", "value", "match"), [
+    ("KUSTOMER_ORG", "acme.kustomerapp.com", "KUSTOMER_ORG='acme.kustomerapp.com' is not an org"),
+    ("KUSTOMER_REGION", "apac", "KUSTOMER_REGION='apac' is unknown"),
+    ("KUSTOMER_BASE_URL", "http://10.0.0.5", "KUSTOMER_BASE_URL='http://10.0.0.5' uses plain http"),
+])
+def test_a_bad_host_variable_is_named_in_the_error(
+    flavor: str, var: str, value: str, match: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigurationError, match=match):
+        _new(flavor, api_key=KEY)
+
+
+def test_two_host_variables_conflict(flavor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUSTOMER_ORG", "acme")
+    monkeypatch.setenv("KUSTOMER_BASE_URL", "http://localhost:7000")
+    with pytest.raises(ConfigurationError, match="KUSTOMER_ORG and KUSTOMER_BASE_URL are all set"):
+        _new(flavor, api_key=KEY)
+
+
+@pytest.mark.parametrize("var", ["KUSTOMER_BASE_URL", "KUSTOMER_ORG", "KUSTOMER_REGION"])
+def test_an_argument_beats_a_host_variable_and_says_so(
+    flavor: str, var: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    value = {"KUSTOMER_BASE_URL": "http://localhost:7000", "KUSTOMER_ORG": "other",
+             "KUSTOMER_REGION": "eu"}[var]
+    monkeypatch.setenv(var, value)
+    caplog.set_level("WARNING", logger="kustomer_activations")
+    client = _new(flavor, api_key=KEY, org="acme")
+    assert client.base_url == "https://acme.api.kustomerapp.com"
+    (record,) = [r for r in caplog.records if r.name == "kustomer_activations"]
+    assert record.levelname == "WARNING"
+    assert f"org='acme' overrides {var}={value!r}" in record.getMessage()
+    # a copy made later keeps the host and does not warn again
+    caplog.clear()
+    assert client.with_options(max_retries=1).base_url == "https://acme.api.kustomerapp.com"
+    assert caplog.records == []
+
+
+def test_no_warning_when_the_environment_names_no_host(
+    flavor: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="kustomer_activations")
+    _new(flavor, api_key=KEY, org="acme")
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(("exc", "says"), [
+    (httpx.ConnectError("[Errno -2] Name or service not known"), "no response from acme.api.kustomerapp.com"),
+    (httpx.ConnectTimeout("timed out"), "timed out waiting for acme.api.kustomerapp.com"),
+])
+def test_connection_errors_name_the_host(flavor: str, exc: Exception, says: str) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    http: Any = (httpx.Client if flavor == "sync" else httpx.AsyncClient)(
+        transport=httpx.MockTransport(fail))
+    client = _new(flavor, api_key=KEY, org="acme", http_client=http, max_retries=0)
+    with pytest.raises(APIConnectionError) as info:
+        call(flavor, client, "GET", "/v1/customers/c1")
+    assert says in str(info.value)
+    assert info.value.host == "acme.api.kustomerapp.com"
+
+
+def test_a_port_is_part_of_the_host_named(flavor: str) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    http: Any = (httpx.Client if flavor == "sync" else httpx.AsyncClient)(
+        transport=httpx.MockTransport(fail))
+    client = _new(flavor, api_key=KEY, base_url="http://127.0.0.1:9", http_client=http,
+                  max_retries=0)
+    with pytest.raises(APIConnectionError, match=r"no response from 127\.0\.0\.1:9 "):
+        call(flavor, client, "GET", "/v1/customers/c1")

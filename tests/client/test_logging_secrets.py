@@ -117,3 +117,63 @@ def test_key_never_in_logs_reprs_or_errors(
 def test_repr_masks_the_key(flavor: str, client: Any) -> None:
     assert repr(client).endswith("api_key='***')")
     assert "api_key='***'" in repr(client._core.config)
+
+
+# -- key values (emails, external ids) are redacted in logs unless asked for ----------------
+
+_EMAIL_PATH = "/v1/customers/email=grace%40example.com"
+
+
+def _lookup_logs(flavor: str, client: Any, router: respx.MockRouter,
+                 caplog: pytest.LogCaptureFixture) -> str:
+    caplog.set_level(logging.DEBUG)  # every logger, httpx's included
+    router.get(_EMAIL_PATH).mock(side_effect=[httpx.Response(503), ok()])
+    router.get("/v1/customers/externalId=crm-42").mock(return_value=ok())
+    call(flavor, client, "GET", _EMAIL_PATH)
+    call(flavor, client, "GET", "/v1/customers/externalId=crm-42")
+    assert any(r.name == LOGGER and r.levelno == logging.DEBUG for r in caplog.records)
+    return "\n".join(r.getMessage() for r in caplog.records)
+
+
+def test_key_values_are_redacted_in_logs_by_default(
+    flavor: str, client: Any, router: respx.MockRouter, caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = _lookup_logs(flavor, client, router, caplog)
+    assert "grace" not in text and "crm-42" not in text
+    assert "GET /v1/customers/email=*** -> 200" in text
+    assert "GET /v1/customers/email=***: 503; retry 1/2" in text
+    assert "GET /v1/customers/externalId=*** -> 200" in text
+
+
+def test_log_values_shows_them(
+    flavor: str, new_client: Any, router: respx.MockRouter, caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = _lookup_logs(flavor, new_client(log_values=True), router, caplog)
+    assert f"GET {_EMAIL_PATH} -> 200" in text
+    assert "GET /v1/customers/externalId=crm-42 -> 200" in text
+
+
+def test_kustomer_log_values_env_shows_them(
+    flavor: str, new_client: Any, router: respx.MockRouter, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUSTOMER_LOG_VALUES", "1")
+    client = new_client()
+    text = _lookup_logs(flavor, client, router, caplog)
+    assert f"GET {_EMAIL_PATH} -> 200" in text
+    # an explicit argument beats the variable, here as for the host
+    assert new_client(log_values=False)._core.config.log_values is False
+
+
+def test_httpx_request_lines_are_redacted_too(caplog: pytest.LogCaptureFixture) -> None:
+    from kustomer_activations import KustomerClient
+
+    caplog.set_level(logging.DEBUG)
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: ok()))
+    with KustomerClient(api_key=KEY, org="acme", http_client=http) as client:
+        client.request("GET", _EMAIL_PATH)
+        client.request("GET", "/v1/companies", params={"externalId": "co-9"})
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert len(httpx_lines) == 2, httpx_lines
+    assert "/v1/customers/email=***" in httpx_lines[0] and "grace" not in httpx_lines[0]
+    assert "/v1/companies?externalId=***" in httpx_lines[1] and "co-9" not in httpx_lines[1]
