@@ -63,6 +63,7 @@ from .sync import (
     SyncReport,
     read_csv,
     read_failures,
+    read_jsonl,
 )
 
 __all__ = [
@@ -118,4 +119,5 @@ __all__ = [
     "__version__",
     "read_csv",
     "read_failures",
+    "read_jsonl",
 ]
