@@ -6,7 +6,7 @@ import asyncio
 import sys
 import types
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -32,7 +32,7 @@ def _sync(flavor: str, client: Any, rows: Any, **kw: Any) -> SyncReport:
 
 
 class _FakeBar:
-    made: list[_FakeBar] = []
+    made: ClassVar[list[_FakeBar]] = []
 
     def __init__(self, **kw: Any) -> None:
         self.kw = kw

@@ -67,7 +67,7 @@ def test_upsert_many_refuses_other_extensions_saying_what_to_call(flavor: str, t
 
 def test_upsert_many_names_a_missing_file_before_any_request(flavor: str, tmp_path: Path) -> None:
     emu = KustomerEmulator(clock=VirtualClock())
-    with pytest.raises(FileNotFoundError, match="nope.csv"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
         _upsert_many(flavor, _client(flavor, emu), str(tmp_path / "nope.csv"))
     assert emu.requests == []
 
@@ -96,5 +96,5 @@ def test_read_jsonl_names_the_bad_line(tmp_path: Path) -> None:
     path.write_text(json.dumps({"externalId": "1"}) + "\n{oops\n")
     rows = read_jsonl(path)
     assert next(rows) == {"externalId": "1"}
-    with pytest.raises(ValueError, match="rows.jsonl line 2"):
+    with pytest.raises(ValueError, match=r"rows\.jsonl line 2"):
         next(rows)
