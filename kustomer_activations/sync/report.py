@@ -60,7 +60,6 @@ class SyncReport:
         keep: ``"failures"`` (the default: memory stays flat whatever the
             input size) or ``"all"``: :attr:`results` then holds every row's
             result, for :meth:`to_pandas` and audits.
-        results: the result of every row when ``keep="all"``, else the failures.
         simulated: True when the client ran on a clock other than the system
             clock (an emulator's virtual or scaled clock), so :attr:`duration`
             is simulated seconds, not wall-clock ones.
