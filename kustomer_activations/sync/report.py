@@ -58,7 +58,7 @@ class SyncReport:
             cost (e.g. a search form Kustomer refused and the one used
             instead), one line each.
         keep: ``"failures"`` (the default: memory stays flat whatever the
-            input size) or ``"all"``: :attr:`results` then holds every row's
+            input size) or ``"all"``: :attr:`row_results` then holds every row's
             result, for :meth:`to_pandas` and audits.
         simulated: True when the client ran on a clock other than the system
             clock (an emulator's virtual or scaled clock), so :attr:`duration`
@@ -99,7 +99,7 @@ class SyncReport:
                                   else attrs.evolve(result, source=None))
 
     @property
-    def results(self) -> list[UpsertResult]:
+    def row_results(self) -> list[UpsertResult]:
         """Every row's result in row order with ``keep="all"``; otherwise the failures."""
         kept = self._kept if self.keep == "all" else self.failures
         return sorted(kept, key=lambda r: -1 if r.row is None else r.row)
@@ -259,7 +259,7 @@ class SyncReport:
 
     def _table(self) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
-        for result in self.results:
+        for result in self.row_results:
             columns["row"].append(result.row)
             columns["outcome"].append(result.outcome.value)
             columns["key"].append(result.key)
@@ -271,7 +271,7 @@ class SyncReport:
         return columns
 
     def to_pandas(self) -> Any:
-        """The kept rows (:attr:`results`) as a ``pandas.DataFrame``, one line per row.
+        """The kept rows (:attr:`row_results`) as a ``pandas.DataFrame``, one line per row.
 
         Columns: ``row``, ``outcome``, ``key``, ``key_value``, ``id``,
         ``reason``, ``fields_written`` and ``candidates`` (comma-separated).

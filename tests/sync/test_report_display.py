@@ -85,20 +85,20 @@ def _mixed_rows() -> list[Any]:
 def test_keep_all_keeps_every_row_in_row_order(flavor: str) -> None:
     emu = KustomerEmulator(clock=VirtualClock())
     report = _sync(flavor, _client(flavor, emu), _mixed_rows(), keep="all")
-    assert [(r.row, r.outcome) for r in report.results] == [
+    assert [(r.row, r.outcome) for r in report.row_results] == [
         (0, Outcome.CREATED), (1, Outcome.CREATED), (2, Outcome.CREATED),
         (3, Outcome.INVALID), (4, Outcome.INVALID)]
     stored = {doc["externalId"]: doc["id"] for doc in emu.customers.all()}
-    assert [r.id for r in report.results[:3]] == [stored["e-0"], stored["e-1"], stored["e-2"]]
-    assert report.results[0].source is None  # successes do not keep a copy of the input row
-    assert report.results[3].source == {"name": "no key"}
+    assert [r.id for r in report.row_results[:3]] == [stored["e-0"], stored["e-1"], stored["e-2"]]
+    assert report.row_results[0].source is None  # successes do not keep a copy of the input row
+    assert report.row_results[3].source == {"name": "no key"}
 
 
 def test_by_default_only_failures_are_kept(flavor: str) -> None:
     emu = KustomerEmulator(clock=VirtualClock())
     report = _sync(flavor, _client(flavor, emu), _mixed_rows())
     assert report.keep == "failures"
-    assert [r.row for r in report.results] == [3, 4]
+    assert [r.row for r in report.row_results] == [3, 4]
 
 
 def test_stream_upsert_fills_a_report_with_keep_all(flavor: str) -> None:
@@ -115,7 +115,7 @@ def test_stream_upsert_fills_a_report_with_keep_all(flavor: str) -> None:
             return sorted([r.row async for r in results])
 
     assert drive(flavor, client, run_sync if flavor == "sync" else run_async) == [0, 1]
-    assert [r.outcome for r in report.results] == [Outcome.CREATED, Outcome.CREATED]
+    assert [r.outcome for r in report.row_results] == [Outcome.CREATED, Outcome.CREATED]
 
 
 def test_keep_applies_to_the_report_given_and_is_checked() -> None:
@@ -123,7 +123,7 @@ def test_keep_applies_to_the_report_given_and_is_checked() -> None:
     client = _client("sync", emu)
     report = SyncReport()
     assert client.customers.upsert_many(_rows(2), report=report, keep="all") is report
-    assert [r.outcome for r in report.results] == [Outcome.CREATED, Outcome.CREATED]
+    assert [r.outcome for r in report.row_results] == [Outcome.CREATED, Outcome.CREATED]
     with pytest.raises(ValueError, match="keep must be 'failures' or 'all', not 'everything'"):
         client.customers.upsert_many(_rows(1), keep="everything")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="keep must be"):
