@@ -72,6 +72,7 @@ from .sync import (
     SyncReport,
     read_csv,
     read_failures,
+    read_jsonl,
 )
 
 __all__ = [
@@ -134,4 +135,5 @@ __all__ = [
     "__version__",
     "read_csv",
     "read_failures",
+    "read_jsonl",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -93,6 +94,27 @@ class ConnectionCheck:
             f"Key {self.name or self.token_id!s} at {self.base_url} lacks roles "
             f"{', '.join(self.missing_roles)}: create a new API key that has them"
         )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the one-line verdict."""
+        printer.text("ConnectionCheck(...)" if cycle else str(self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the verdict, the key, the host and any missing roles."""
+        # ``raw`` is left out on purpose: it is the token resource, not something to show.
+        fields = [
+            ("status", "OK" if self.ok else "missing roles"),
+            ("key", self.name or self.token_id or ""),
+            ("host", self.base_url),
+            ("org", self.org or ""),
+            ("roles held", str(len(self.roles))),
+            ("missing roles", ", ".join(self.missing_roles)),
+        ]
+        cells = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+                        for name, value in fields if value)
+        advice = "" if self.ok else "<p>Create a new API key that has the missing roles.</p>"
+        return (f'<table class="kustomer-connection-check" style="text-align:left"><tbody>{cells}'
+                f"</tbody></table>{advice}")
 
 
 def _text(value: Any) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,3 +104,23 @@ class UpsertResult:
         text = " ".join(parts)
         detail = self.reason or (str(self.error) if self.error else None)
         return f"{text}: {detail}" if detail else text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: :meth:`describe`."""
+        printer.text("UpsertResult(...)" if cycle else f"{self.object_type} {self.describe()}")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one small table of the outcome, key, id and reason."""
+        fields = [
+            ("outcome", self.outcome.value),
+            ("object", self.object_type),
+            ("key", "" if self.key_value is None else f"{self.key}={self.key_value}"),
+            ("id", self.id or ""),
+            ("row", "" if self.row is None else str(self.row)),
+            ("fields written", ", ".join(self.fields_written)),
+            ("matches", ", ".join(self.candidates)),
+            ("reason", self.reason or (str(self.error) if self.error else "")),
+        ]
+        cells = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+                        for name, value in fields if value)
+        return f'<table class="kustomer-upsert-result" style="text-align:left"><tbody>{cells}</tbody></table>'

@@ -6,13 +6,16 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import httpx
+
+from .._core.clock import SystemClock
 from ..errors import KustomerError
 from ..mapping import FieldMapping
 from ..models import Company, Customer, SyncKey
 from ..results import UpsertResult
-from ..sync import engine
-from ..sync.progress import ProgressCallback
-from ..sync.report import SyncReport
+from ..sync import engine, sources
+from ..sync.progress import ProgressCallback, ProgressOption, progress_callback
+from ..sync.report import Keep, SyncReport
 from ..upsert import flows as _flows
 from ..upsert.batch import DEFAULT_MAX_BODY_BYTES
 from ..upsert.kinds import ObjectKind
@@ -77,6 +80,28 @@ def write_policy(fresh_reads: bool, custom_updates: str, company_updates: str) -
                        company_updates=company_updates)  # type: ignore[arg-type]
 
 
+def call_options(timeout: float | httpx.Timeout | None, max_retries: int | None) -> dict[str, Any]:
+    """The per-call options given (``None`` means "the client's own"), for ``with_options``."""
+    options: dict[str, Any] = {}
+    if timeout is not None:
+        options["timeout"] = timeout
+    if max_retries is not None:
+        options["max_retries"] = max_retries
+    return options
+
+
+def report_for(
+    client: KustomerClient | AsyncKustomerClient, report: SyncReport | None, keep: Keep | None,
+) -> SyncReport:
+    """The report a sync fills: ``report=`` or a new one; ``keep=``, when given, is what it keeps."""
+    if report is None:
+        report = SyncReport(keep=keep or "failures")
+    elif keep is not None:
+        report.keep = keep  # validated on assignment; the engine refuses a report already used
+    # Durations on a virtual or scaled clock are not wall-clock seconds: the report says so.
+    report.simulated = not isinstance(client.clock, SystemClock)
+    return report
+
 
 
 class SyncResource(Generic[Obj]):
@@ -87,34 +112,57 @@ class SyncResource(Generic[Obj]):
     def __init__(self, client: KustomerClient) -> None:
         self._client = client
 
-    def get(self, id: str) -> Obj:
-        """The object with this Kustomer id (raises ``NotFoundError`` when none)."""
-        result: Obj = self._client._run(_flows.get_flow(self._client._core, self._kind, id))
+    def _using(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> KustomerClient:
+        options = call_options(timeout, max_retries)
+        return self._client.with_options(**options) if options else self._client
+
+    def get(
+        self, id: str, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None,
+    ) -> Obj:
+        """The object with this Kustomer id (raises ``NotFoundError`` when none).
+
+        Every method takes ``timeout=`` and ``max_retries=`` for this call only.
+        """
+        client = self._using(timeout, max_retries)
+        result: Obj = client._run(_flows.get_flow(client._core, self._kind, id))
         return result
 
-    def get_by_external_id(self, external_id: str) -> Obj | None:
+    def get_by_external_id(
+        self, external_id: str, *, timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Obj | None:
         """The object with this external id, or ``None``.
 
         Raises :class:`AmbiguousMatchError` when several share it.
         """
         key = SyncKey.external_id()
-        return _one(self._kind, key, external_id, self.find(key, external_id))  # type: ignore[no-any-return]
+        found = self.find(key, external_id, timeout=timeout, max_retries=max_retries)
+        return _one(self._kind, key, external_id, found)  # type: ignore[no-any-return]
 
-    def find(self, key: SyncKey | str, value: Any) -> list[Obj]:
+    def find(
+        self, key: SyncKey | str, value: Any, *, timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> list[Obj]:
         """Every object whose sync ``key`` equals ``value`` (0, 1 or more)."""
-        flow = _flows.find_flow(self._client._core, self._kind, SyncKey.parse(key), value)
-        return self._client._run(flow)
+        client = self._using(timeout, max_retries)
+        flow = _flows.find_flow(client._core, self._kind, SyncKey.parse(key), value)
+        return client._run(flow)
 
-    def create(self, data: Any) -> Obj:
+    def create(
+        self, data: Any, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None,
+    ) -> Obj:
         """Create one object from Kustomer-named fields (validated before sending)."""
-        flow = _flows.create_object_flow(self._client._core, self._kind, data)
-        result: Obj = self._client._run(flow)
+        client = self._using(timeout, max_retries)
+        result: Obj = client._run(_flows.create_object_flow(client._core, self._kind, data))
         return result
 
-    def update(self, id: str, data: Any) -> Obj:
+    def update(
+        self, id: str, data: Any, *, timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Obj:
         """Update only the fields given; a customer keeps its company unless ``data`` sets one."""
-        flow = _flows.update_object_flow(self._client._core, self._kind, id, data)
-        result: Obj = self._client._run(flow)
+        client = self._using(timeout, max_retries)
+        result: Obj = client._run(_flows.update_object_flow(client._core, self._kind, id, data))
         return result
 
     def upsert(
@@ -128,6 +176,8 @@ class SyncResource(Generic[Obj]):
         fresh_reads: bool = False,
         custom_updates: str = "merged",
         company_updates: str = "full",
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
     ) -> UpsertResult:
         """Update-or-create one record keyed on ``key``.
 
@@ -138,13 +188,14 @@ class SyncResource(Generic[Obj]):
         Errors of the record itself come back in the result; a bad key or a
         missing role raises. See the "Sync keys and upserts" guide.
         """
+        client = self._using(timeout, max_retries)
         flow = _flows.upsert_flow(
-            self._client._core, self._client._caches, self._kind, record,
+            client._core, client._caches, self._kind, record,
             key=SyncKey.parse(key), mode=_flows.check_mode(mode), mapping=mapping,
             validate_fields=validate_fields,
             policy=write_policy(fresh_reads, custom_updates, company_updates),
         )
-        return self._client._run(flow)
+        return client._run(flow)
 
     def upsert_many(
         self,
@@ -157,29 +208,45 @@ class SyncResource(Generic[Obj]):
         validate_fields: bool = True,
         concurrency: int = 8,
         chunk_size: int = 500,
+        progress: ProgressOption = None,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         report: SyncReport | None = None,
+        keep: Keep | None = None,
         fresh_reads: bool = False,
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
-        Returns a :class:`SyncReport`. Ctrl-C stops cleanly and raises
+        ``rows`` is any iterable of mappings, a pandas or polars DataFrame, or
+        the path (``str`` or ``Path``) of a ``.csv``, ``.tsv``, ``.jsonl`` or
+        ``.ndjson`` file. Returns a :class:`SyncReport`. ``progress=True``
+        draws a progress bar (needs the ``[progress]`` extra, tqdm);
+        ``progress="auto"`` draws one only when tqdm is installed; a callable
+        gets each :class:`~kustomer_activations.Progress` snapshot.
+        ``keep="all"`` keeps every row's result in the report (for
+        ``report.to_pandas()``); by default only failures are kept, so memory
+        stays flat. Ctrl-C stops cleanly and raises
         :class:`SyncCancelledError`, whose ``report`` says what was written.
         Pass ``report=SyncReport()`` to hold the live report yourself.
         """
-        options = sync_options(
-            key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
-            concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
-            report=report, fresh_reads=fresh_reads, custom_updates=custom_updates,
-            company_updates=company_updates, max_body_bytes=max_body_bytes,
-            max_jobs_in_flight=max_jobs_in_flight,
-        )
-        return engine.run_many(self._client, self._kind, rows, options)
+        client = self._using(timeout, max_retries)
+        rows = sources.as_rows(rows)
+        held = report_for(client, report, keep)
+        with progress_callback(progress, on_progress, desc=f"{self._kind.name}s") as callback:
+            options = sync_options(
+                key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
+                concurrency=concurrency, chunk_size=chunk_size, on_progress=callback, total=total,
+                report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
+                company_updates=company_updates, max_body_bytes=max_body_bytes,
+                max_jobs_in_flight=max_jobs_in_flight,
+            )
+            return engine.run_many(client, self._kind, rows, options)
 
     @contextlib.contextmanager
     def stream_upsert(
@@ -193,32 +260,42 @@ class SyncResource(Generic[Obj]):
         validate_fields: bool = True,
         concurrency: int = 8,
         chunk_size: int = 500,
+        progress: ProgressOption = None,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
+        report: SyncReport | None = None,
+        keep: Keep | None = None,
         fresh_reads: bool = False,
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
     ) -> Iterator[Iterator[UpsertResult]]:
         """Like :meth:`upsert_many`, yielding each row's result as it finishes.
 
         Memory stays flat for any input size. Leaving the block early cancels
-        the rest of the sync::
+        the rest of the sync. Pass ``report=SyncReport()`` to read the counts
+        afterwards (``keep="all"`` to keep every row in it)::
 
             with client.customers.stream_upsert(rows, key="email") as results:
                 for result in results:
                     print(result.row, result.outcome)
         """
-        options = sync_options(
-            key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
-            concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
-            fresh_reads=fresh_reads, custom_updates=custom_updates,
-            company_updates=company_updates, max_body_bytes=max_body_bytes,
-            max_jobs_in_flight=max_jobs_in_flight,
-        )
-        with engine.stream(self._client, self._kind, rows, options) as results:
-            yield results
+        client = self._using(timeout, max_retries)
+        rows = sources.as_rows(rows)
+        held = report_for(client, report, keep)
+        with progress_callback(progress, on_progress, desc=f"{self._kind.name}s") as callback:
+            options = sync_options(
+                key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
+                concurrency=concurrency, chunk_size=chunk_size, on_progress=callback, total=total,
+                report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
+                company_updates=company_updates, max_body_bytes=max_body_bytes,
+                max_jobs_in_flight=max_jobs_in_flight,
+            )
+            with engine.stream(client, self._kind, rows, options) as results:
+                yield results
 
 
 class AsyncResource(Generic[Obj]):
@@ -229,34 +306,57 @@ class AsyncResource(Generic[Obj]):
     def __init__(self, client: AsyncKustomerClient) -> None:
         self._client = client
 
-    async def get(self, id: str) -> Obj:
-        """The object with this Kustomer id (raises ``NotFoundError`` when none)."""
-        result: Obj = await self._client._run(_flows.get_flow(self._client._core, self._kind, id))
+    def _using(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> AsyncKustomerClient:
+        options = call_options(timeout, max_retries)
+        return self._client.with_options(**options) if options else self._client
+
+    async def get(
+        self, id: str, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None,
+    ) -> Obj:
+        """The object with this Kustomer id (raises ``NotFoundError`` when none).
+
+        Every method takes ``timeout=`` and ``max_retries=`` for this call only.
+        """
+        client = self._using(timeout, max_retries)
+        result: Obj = await client._run(_flows.get_flow(client._core, self._kind, id))
         return result
 
-    async def get_by_external_id(self, external_id: str) -> Obj | None:
+    async def get_by_external_id(
+        self, external_id: str, *, timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Obj | None:
         """The object with this external id, or ``None``.
 
         Raises :class:`AmbiguousMatchError` when several share it.
         """
         key = SyncKey.external_id()
-        return _one(self._kind, key, external_id, await self.find(key, external_id))  # type: ignore[no-any-return]
+        found = await self.find(key, external_id, timeout=timeout, max_retries=max_retries)
+        return _one(self._kind, key, external_id, found)  # type: ignore[no-any-return]
 
-    async def find(self, key: SyncKey | str, value: Any) -> list[Obj]:
+    async def find(
+        self, key: SyncKey | str, value: Any, *, timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> list[Obj]:
         """Every object whose sync ``key`` equals ``value`` (0, 1 or more)."""
-        flow = _flows.find_flow(self._client._core, self._kind, SyncKey.parse(key), value)
-        return await self._client._run(flow)
+        client = self._using(timeout, max_retries)
+        flow = _flows.find_flow(client._core, self._kind, SyncKey.parse(key), value)
+        return await client._run(flow)
 
-    async def create(self, data: Any) -> Obj:
+    async def create(
+        self, data: Any, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None,
+    ) -> Obj:
         """Create one object from Kustomer-named fields (validated before sending)."""
-        flow = _flows.create_object_flow(self._client._core, self._kind, data)
-        result: Obj = await self._client._run(flow)
+        client = self._using(timeout, max_retries)
+        result: Obj = await client._run(_flows.create_object_flow(client._core, self._kind, data))
         return result
 
-    async def update(self, id: str, data: Any) -> Obj:
+    async def update(
+        self, id: str, data: Any, *, timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Obj:
         """Update only the fields given; a customer keeps its company unless ``data`` sets one."""
-        flow = _flows.update_object_flow(self._client._core, self._kind, id, data)
-        result: Obj = await self._client._run(flow)
+        client = self._using(timeout, max_retries)
+        result: Obj = await client._run(_flows.update_object_flow(client._core, self._kind, id, data))
         return result
 
     async def upsert(
@@ -270,6 +370,8 @@ class AsyncResource(Generic[Obj]):
         fresh_reads: bool = False,
         custom_updates: str = "merged",
         company_updates: str = "full",
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
     ) -> UpsertResult:
         """Update-or-create one record keyed on ``key``.
 
@@ -280,13 +382,14 @@ class AsyncResource(Generic[Obj]):
         Errors of the record itself come back in the result; a bad key or a
         missing role raises. See the "Sync keys and upserts" guide.
         """
+        client = self._using(timeout, max_retries)
         flow = _flows.upsert_flow(
-            self._client._core, self._client._caches, self._kind, record,
+            client._core, client._caches, self._kind, record,
             key=SyncKey.parse(key), mode=_flows.check_mode(mode), mapping=mapping,
             validate_fields=validate_fields,
             policy=write_policy(fresh_reads, custom_updates, company_updates),
         )
-        return await self._client._run(flow)
+        return await client._run(flow)
 
     async def upsert_many(
         self,
@@ -299,29 +402,46 @@ class AsyncResource(Generic[Obj]):
         validate_fields: bool = True,
         concurrency: int = 8,
         chunk_size: int = 500,
+        progress: ProgressOption = None,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         report: SyncReport | None = None,
+        keep: Keep | None = None,
         fresh_reads: bool = False,
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
     ) -> SyncReport:
         """Upsert every row with bulk writes at the rate-limit ceiling; one outcome per row.
 
-        Returns a :class:`SyncReport`. Cancelling the task stops cleanly; pass
-        ``report=SyncReport()`` to keep the report of a cancelled sync (every
-        row read is accounted for, in-flight rows as failed).
+        ``rows`` is any iterable of mappings, a pandas or polars DataFrame, or
+        the path (``str`` or ``Path``) of a ``.csv``, ``.tsv``, ``.jsonl`` or
+        ``.ndjson`` file. Returns a :class:`SyncReport`. ``progress=True``
+        draws a progress bar (needs the ``[progress]`` extra, tqdm);
+        ``progress="auto"`` draws one only when tqdm is installed; a callable
+        gets each :class:`~kustomer_activations.Progress` snapshot.
+        ``keep="all"`` keeps every row's result in the report (for
+        ``report.to_pandas()``); by default only failures are kept, so memory
+        stays flat. Ctrl-C stops cleanly and raises
+        :class:`SyncCancelledError`; cancelling the task stops cleanly too.
+        Pass ``report=SyncReport()`` to keep the report of a cancelled sync
+        (every row read is accounted for, in-flight rows as failed).
         """
-        options = sync_options(
-            key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
-            concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
-            report=report, fresh_reads=fresh_reads, custom_updates=custom_updates,
-            company_updates=company_updates, max_body_bytes=max_body_bytes,
-            max_jobs_in_flight=max_jobs_in_flight,
-        )
-        return await engine.arun_many(self._client, self._kind, rows, options)
+        client = self._using(timeout, max_retries)
+        rows = sources.as_rows(rows)
+        held = report_for(client, report, keep)
+        with progress_callback(progress, on_progress, desc=f"{self._kind.name}s") as callback:
+            options = sync_options(
+                key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
+                concurrency=concurrency, chunk_size=chunk_size, on_progress=callback, total=total,
+                report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
+                company_updates=company_updates, max_body_bytes=max_body_bytes,
+                max_jobs_in_flight=max_jobs_in_flight,
+            )
+            return await engine.arun_many(client, self._kind, rows, options)
 
     @contextlib.asynccontextmanager
     async def stream_upsert(
@@ -335,28 +455,39 @@ class AsyncResource(Generic[Obj]):
         validate_fields: bool = True,
         concurrency: int = 8,
         chunk_size: int = 500,
+        progress: ProgressOption = None,
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
+        report: SyncReport | None = None,
+        keep: Keep | None = None,
         fresh_reads: bool = False,
         custom_updates: str = "merged",
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
     ) -> AsyncIterator[AsyncIterator[UpsertResult]]:
         """Like :meth:`upsert_many`, yielding each row's result as it finishes.
 
-        Leaving the block early cancels the rest of the sync::
+        Memory stays flat for any input size. Leaving the block early cancels
+        the rest of the sync. Pass ``report=SyncReport()`` to read the counts
+        afterwards (``keep="all"`` to keep every row in it)::
 
             async with client.customers.stream_upsert(rows, key="email") as results:
                 async for result in results:
                     print(result.row, result.outcome)
         """
-        options = sync_options(
-            key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
-            concurrency=concurrency, chunk_size=chunk_size, on_progress=on_progress, total=total,
-            fresh_reads=fresh_reads, custom_updates=custom_updates,
-            company_updates=company_updates, max_body_bytes=max_body_bytes,
-            max_jobs_in_flight=max_jobs_in_flight,
-        )
-        async with engine.astream(self._client, self._kind, rows, options) as results:
-            yield results
+        client = self._using(timeout, max_retries)
+        rows = sources.as_rows(rows)
+        held = report_for(client, report, keep)
+        with progress_callback(progress, on_progress, desc=f"{self._kind.name}s") as callback:
+            options = sync_options(
+                key=key, mapping=mapping, mode=mode, dry_run=dry_run, validate_fields=validate_fields,
+                concurrency=concurrency, chunk_size=chunk_size, on_progress=callback, total=total,
+                report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
+                company_updates=company_updates, max_body_bytes=max_body_bytes,
+                max_jobs_in_flight=max_jobs_in_flight,
+            )
+            async with engine.astream(client, self._kind, rows, options) as results:
+                yield results

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from ..models import Customer, SyncKey
 from ..upsert.kinds import CUSTOMER
 from ._base import AsyncResource, SyncResource, _one
@@ -14,10 +16,13 @@ class Customers(SyncResource[Customer]):
 
     _kind = CUSTOMER
 
-    def get_by_email(self, email: str) -> Customer | None:
+    def get_by_email(
+        self, email: str, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None,
+    ) -> Customer | None:
         """The customer holding this email (any of its emails, case-insensitive), or ``None``."""
         key = SyncKey.email()
-        return _one(self._kind, key, email, self.find(key, email))  # type: ignore[no-any-return]
+        found = self.find(key, email, timeout=timeout, max_retries=max_retries)
+        return _one(self._kind, key, email, found)  # type: ignore[no-any-return]
 
 
 class AsyncCustomers(AsyncResource[Customer]):
@@ -25,7 +30,10 @@ class AsyncCustomers(AsyncResource[Customer]):
 
     _kind = CUSTOMER
 
-    async def get_by_email(self, email: str) -> Customer | None:
+    async def get_by_email(
+        self, email: str, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None,
+    ) -> Customer | None:
         """The customer holding this email (any of its emails, case-insensitive), or ``None``."""
         key = SyncKey.email()
-        return _one(self._kind, key, email, await self.find(key, email))  # type: ignore[no-any-return]
+        found = await self.find(key, email, timeout=timeout, max_retries=max_retries)
+        return _one(self._kind, key, email, found)  # type: ignore[no-any-return]

@@ -7,7 +7,7 @@ search per chunk) → bulk writes → a result per row → :class:`SyncReport`.
 from .engine import SyncAbortedError, SyncOptions
 from .progress import Progress, ProgressCallback
 from .report import SyncCancelledError, SyncFailuresError, SyncReport, read_failures
-from .sources import read_csv
+from .sources import read_csv, read_jsonl
 
 __all__ = [
     "Progress",
@@ -19,4 +19,5 @@ __all__ = [
     "SyncReport",
     "read_csv",
     "read_failures",
+    "read_jsonl",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import html
+import importlib
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -17,6 +19,23 @@ from ..results import FAILURE_OUTCOMES, Outcome, UpsertResult
 __all__ = ["SyncCancelledError", "SyncFailuresError", "SyncReport", "read_failures"]
 
 _META = ("_row", "_outcome", "_reason")
+
+#: The columns of :meth:`SyncReport.to_pandas` / :meth:`SyncReport.to_polars`, in order.
+ROW_COLUMNS = ("row", "outcome", "key", "key_value", "id", "reason", "fields_written", "candidates")
+
+#: Below these a rows-per-minute figure is noise (a 3-row sync in 9 ms is not "20,000 rows/min").
+_MIN_RATE_ROWS = 100
+_MIN_RATE_SECONDS = 1.0
+
+#: Failures listed by ``summary()`` and the notebook display.
+_SHOWN_FAILURES = 5
+
+Keep = Literal["failures", "all"]
+
+
+def plural(count: int, word: str) -> str:
+    """``"1 row"``, ``"2 rows"``, ``"1,000 rows"``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 @attrs.define(kw_only=True)
@@ -38,6 +57,12 @@ class SyncReport:
         notes: what the sync learned about the org on the way and what it
             cost (e.g. a search form Kustomer refused and the one used
             instead), one line each.
+        keep: ``"failures"`` (the default: memory stays flat whatever the
+            input size) or ``"all"``: :attr:`row_results` then holds every row's
+            result, for :meth:`to_pandas` and audits.
+        simulated: True when the client ran on a clock other than the system
+            clock (an emulator's virtual or scaled clock), so :attr:`duration`
+            is simulated seconds, not wall-clock ones.
     """
 
     object_type: str = ""
@@ -50,14 +75,34 @@ class SyncReport:
     duration: float = 0.0
     cancelled: bool = False
     notes: list[str] = attrs.field(factory=list)
+    keep: Keep = attrs.field(default="failures")
+    simulated: bool = False
+    _kept: list[UpsertResult] = attrs.field(factory=list, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
 
+    @keep.validator
+    def _check_keep(self, _attribute: Any, value: Any) -> None:
+        if value not in ("failures", "all"):
+            raise ValueError(f"keep must be 'failures' or 'all', not {value!r}")
+
     def add(self, result: UpsertResult) -> None:
-        """Count one row's result (thread-safe)."""
+        """Count one row's result (thread-safe); kept when it failed, or always with ``keep="all"``."""
         with self._lock:
             self.counts[result.outcome] += 1
-            if result.outcome in FAILURE_OUTCOMES:
+            failed = result.outcome in FAILURE_OUTCOMES
+            if failed:
                 self.failures.append(result)
+            if self.keep == "all":
+                # The source record stays only on failures (to export them): a kept
+                # success costs its id and outcome, not a copy of the input row.
+                self._kept.append(result if failed or result.source is None
+                                  else attrs.evolve(result, source=None))
+
+    @property
+    def row_results(self) -> list[UpsertResult]:
+        """Every row's result in row order with ``keep="all"``; otherwise the failures."""
+        kept = self._kept if self.keep == "all" else self.failures
+        return sorted(kept, key=lambda r: -1 if r.row is None else r.row)
 
     @property
     def rows(self) -> int:
@@ -116,8 +161,22 @@ class SyncReport:
 
     @property
     def rows_per_minute(self) -> float:
-        """Throughput over the whole sync."""
+        """Throughput over the whole sync (see :meth:`rate_text` for when it means anything)."""
         return self.rows / self.duration * 60 if self.duration > 0 else 0.0
+
+    def duration_text(self) -> str:
+        """The duration for a person, e.g. ``"2.4 s"`` or ``"95.0 s simulated"``."""
+        return f"{self.duration:,.1f} s{' simulated' if self.simulated else ''}"
+
+    def rate_text(self) -> str:
+        """Rows per minute for a person, or ``"—"`` for runs too small to measure.
+
+        Under 100 rows or 1 second the figure says more about timer
+        resolution than about throughput, so it is not shown.
+        """
+        if self.rows < _MIN_RATE_ROWS or self.duration < _MIN_RATE_SECONDS:
+            return "—"
+        return f"{self.rows_per_minute:,.0f} rows/min"
 
     @property
     def requests_per_row(self) -> float:
@@ -126,27 +185,121 @@ class SyncReport:
 
     def summary(self) -> str:
         """A few lines for a person: counts, cost, and the first failures."""
-        verb = "would be " if self.dry_run else ""
-        counts = ", ".join(f"{o.value} {n}" for o, n in self.counts.items() if n)
+        counts = ", ".join(f"{o.value} {n:,}" for o, n in self.counts.items() if n)
+        written = " (would be written)" if self.dry_run else ""
+        rate = self.rate_text()
         lines = [
-            f"{self.object_type} sync on {self.key} ({self.mode}{', dry run' if self.dry_run else ''}): "
-            f"{self.rows} rows: {counts or 'none'}",
-            f"{self.requests} requests ({self.requests_per_row:.3f}/row), "
-            f"{self.duration:.1f}s, {self.rows_per_minute:,.0f} rows/min",
+            f"{self._title()}: {plural(self.rows, 'row')}{written}: {counts or 'none'}",
+            f"{plural(self.requests, 'request')} ({self.requests_per_row:.3f}/row), "
+            f"{self.duration_text()}" + ("" if rate == "—" else f", {rate}"),
         ]
         if self.cancelled:
             lines.append("CANCELLED: rows not completed are counted as failed")
         lines.extend(f"note: {note}" for note in self.notes)
-        for failure in self.failures[:5]:
+        first = self._first_failures()
+        for failure in first:
             lines.append(f"  row {failure.row}: {failure.describe()}")
-        if len(self.failures) > 5:
-            lines.append(f"  ... and {len(self.failures) - 5} more failures")
-        if verb:
-            lines[0] = lines[0].replace("rows:", f"rows ({verb}written):", 1)
+        if len(self.failures) > len(first):
+            lines.append(f"  ... and {plural(len(self.failures) - len(first), 'more failure')}")
         return "\n".join(lines)
+
+    def _title(self) -> str:
+        return (f"{self.object_type} sync on {self.key} "
+                f"({self.mode}{', dry run' if self.dry_run else ''})")
+
+    def _first_failures(self) -> list[UpsertResult]:
+        return sorted(self.failures, key=lambda f: -1 if f.row is None else f.row)[:_SHOWN_FAILURES]
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the summary, not the attrs repr."""
+        printer.text("SyncReport(...)" if cycle else self.summary())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: outcome counts, cost, and the first failures as a compact table."""
+        esc = html.escape
+        status = "CANCELLED" if self.cancelled else ("ok" if self.ok else
+                                                    f"{plural(self.failed_rows, 'row')} failed")
+        written = " (would be written)" if self.dry_run else ""
+        parts = [
+            '<div class="kustomer-sync-report">',
+            f"<strong>{esc(self._title())}</strong>: {esc(plural(self.rows, 'row'))}{esc(written)}, "
+            f"{esc(status)}",
+            '<table style="text-align:left"><thead><tr><th>outcome</th><th>rows</th></tr></thead><tbody>',
+        ]
+        for outcome, count in self.counts.items():
+            if count:
+                parts.append(f"<tr><td>{esc(outcome.value)}</td><td>{count:,}</td></tr>")
+        parts.append("</tbody></table>")
+        parts.append(
+            "<table style=\"text-align:left\"><tbody>"
+            f"<tr><th>requests</th><td>{self.requests:,} ({self.requests_per_row:.3f}/row)</td></tr>"
+            f"<tr><th>duration</th><td>{esc(self.duration_text())}</td></tr>"
+            f"<tr><th>rate</th><td>{esc(self.rate_text())}</td></tr>"
+            "</tbody></table>"
+        )
+        parts.extend(f"<p>note: {esc(note)}</p>" for note in self.notes)
+        first = self._first_failures()
+        if first:
+            parts.append('<table style="text-align:left"><thead><tr><th>row</th><th>outcome</th>'
+                         "<th>key</th><th>reason</th></tr></thead><tbody>")
+            for failure in first:
+                key = "" if failure.key_value is None else f"{failure.key}={failure.key_value}"
+                reason = failure.reason or (str(failure.error) if failure.error else "")
+                parts.append(f"<tr><td>{esc(str(failure.row))}</td><td>{esc(failure.outcome.value)}</td>"
+                             f"<td>{esc(key)}</td><td>{esc(reason)}</td></tr>")
+            parts.append("</tbody></table>")
+            if len(self.failures) > len(first):
+                parts.append(f"<p>... and {esc(plural(len(self.failures) - len(first), 'more failure'))}"
+                             " (<code>report.failures</code>, <code>report.to_pandas()</code>)</p>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _table(self) -> dict[str, list[Any]]:
+        columns: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+        for result in self.row_results:
+            columns["row"].append(result.row)
+            columns["outcome"].append(result.outcome.value)
+            columns["key"].append(result.key)
+            columns["key_value"].append(result.key_value)
+            columns["id"].append(result.id)
+            columns["reason"].append(result.reason or (str(result.error) if result.error else None))
+            columns["fields_written"].append(",".join(result.fields_written))
+            columns["candidates"].append(",".join(result.candidates))
+        return columns
+
+    def to_pandas(self) -> Any:
+        """The kept rows (:attr:`row_results`) as a ``pandas.DataFrame``, one line per row.
+
+        Columns: ``row``, ``outcome``, ``key``, ``key_value``, ``id``,
+        ``reason``, ``fields_written`` and ``candidates`` (comma-separated).
+        Pass ``keep="all"`` to ``upsert_many`` to get every row, not just the
+        failures. Needs pandas (``pip install 'kustomer-activations[pandas]'``).
+        """
+        try:
+            # Imported by name: pandas is an optional extra (and has no stubs by default).
+            pandas = importlib.import_module("pandas")
+        except ImportError:
+            raise ImportError(
+                "SyncReport.to_pandas() needs pandas: pip install 'kustomer-activations[pandas]'"
+            ) from None
+        return pandas.DataFrame(self._table(), columns=list(ROW_COLUMNS))
+
+    def to_polars(self) -> Any:
+        """The kept rows as a ``polars.DataFrame`` (the columns of :meth:`to_pandas`).
+
+        Needs polars (``pip install 'kustomer-activations[polars]'``).
+        """
+        try:
+            polars = importlib.import_module("polars")
+        except ImportError:
+            raise ImportError(
+                "SyncReport.to_polars() needs polars: pip install 'kustomer-activations[polars]'"
+            ) from None
+        schema = {name: (polars.Int64 if name == "row" else polars.Utf8) for name in ROW_COLUMNS}
+        return polars.DataFrame(self._table(), schema=schema)
 
     def raise_for_failures(self) -> SyncReport:
         """Raise :class:`SyncFailuresError` when any row failed; else return ``self``."""
@@ -165,6 +318,7 @@ class SyncReport:
             "counts": {o.value: n for o, n in self.counts.items()},
             "requests": self.requests,
             "duration": self.duration,
+            "simulated": self.simulated,
             "cancelled": self.cancelled,
             "failures": len(self.failures),
             "notes": list(self.notes),

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["aiter_rows", "count_hint", "iter_rows", "read_csv"]
+__all__ = ["aiter_rows", "as_rows", "count_hint", "iter_rows", "read_csv", "read_jsonl"]
+
+#: File extensions ``upsert_many(path)`` reads, and the delimiter each CSV flavour uses.
+_CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+_JSONL = (".jsonl", ".ndjson")
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -37,8 +43,34 @@ def _dataframe_rows(frame: Any) -> Iterator[dict[str, Any]]:
         yield {c: _clean(v) for c, v in zip(columns, values, strict=True)}
 
 
+def as_rows(rows: Any) -> Any:
+    """``rows`` itself, or the rows of the file it names (a ``str`` or ``os.PathLike`` path).
+
+    ``.csv`` and ``.tsv`` are read with :func:`read_csv`, ``.jsonl`` and
+    ``.ndjson`` with :func:`read_jsonl`; the file is checked now (so a typo
+    fails before any request) and read lazily. Any other extension raises
+    ``ValueError`` saying what to call instead.
+    """
+    if not isinstance(rows, (str, os.PathLike)):
+        return rows
+    path = Path(rows)
+    suffix = path.suffix.lower()
+    if suffix not in _CSV_DELIMITERS and suffix not in _JSONL:
+        raise ValueError(
+            f"upsert_many() reads rows from .csv, .tsv, .jsonl or .ndjson files, not {path.name!r}: "
+            "for another format load it first (e.g. pandas.read_excel(path) or "
+            "pandas.read_parquet(path)) and pass the DataFrame, or pass an iterable of dicts"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if suffix in _JSONL:
+        return read_jsonl(path)
+    return read_csv(path, delimiter=_CSV_DELIMITERS[suffix])
+
+
 def iter_rows(rows: Any) -> Iterator[Mapping[str, Any]]:
-    """Rows from an iterable of mappings or a pandas/polars DataFrame, lazily."""
+    """Rows from an iterable of mappings, a pandas/polars DataFrame or a file path, lazily."""
+    rows = as_rows(rows)
     if _is_dataframe(rows):
         return _dataframe_rows(rows)
     if isinstance(rows, Mapping):
@@ -66,8 +98,28 @@ def count_hint(rows: Any) -> int | None:
         return None
 
 
-def read_csv(path: str | Path, *, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
-    """Rows of a CSV file with a header line; empty cells become ``None``."""
+def read_csv(
+    path: str | os.PathLike[str], *, encoding: str = "utf-8-sig", delimiter: str = ","
+) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV file with a header line; empty cells become ``None``.
+
+    The default ``utf-8-sig`` reads plain UTF-8 and also drops the byte-order
+    mark Excel writes at the start of a "CSV UTF-8" file (which would
+    otherwise become part of the first column's name). ``delimiter="\\t"``
+    reads tab-separated files, ``";"`` the CSVs of European Excel locales.
+    """
     with Path(path).open(encoding=encoding, newline="") as fh:
-        for row in csv.DictReader(fh):
+        for row in csv.DictReader(fh, delimiter=delimiter):
             yield {k: (v if v != "" else None) for k, v in row.items()}
+
+
+def read_jsonl(path: str | os.PathLike[str], *, encoding: str = "utf-8-sig") -> Iterator[dict[str, Any]]:
+    """Rows of a JSON Lines file: one JSON object per line (blank lines are skipped)."""
+    with Path(path).open(encoding=encoding) as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{Path(path).name} line {number} is not JSON: {exc}") from None

@@ -418,6 +418,9 @@ def upsert_flow(
     record, not this one. See :mod:`._readback` for when objects are read
     by id before an update is planned.
     """
+    # A key this kind cannot have is the caller's error, raised as upsert_many raises it:
+    # otherwise the record would look at fault ("the sync key email has no value").
+    key.check_supported(kind.name)
     base: dict[str, Any] = {"object_type": kind.name, "key": key.label, "row": row}
     source = record if isinstance(record, Mapping) else None
     key_value: str | None = None
