@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -13,6 +14,7 @@ from ..errors import KustomerError
 from ..mapping import FieldMapping
 from ..models import Company, Customer, SyncKey
 from ..results import UpsertResult
+from ..state import StateStore
 from ..sync import engine, sources
 from ..sync.progress import ProgressCallback, ProgressOption, progress_callback
 from ..sync.report import Keep, SyncReport
@@ -63,6 +65,11 @@ def sync_options(
     company_updates: str = "full",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_jobs_in_flight: int = 256,
+    state: StateStore | str | os.PathLike[str] | None = None,
+    sync_name: str = "default",
+    full_resync: bool = False,
+    retry_failed_only: bool = False,
+    verify_every: float | None = None,
 ) -> engine.SyncOptions:
     """Validate ``upsert_many`` options before any row is read."""
     return engine.SyncOptions(
@@ -71,6 +78,9 @@ def sync_options(
         on_progress=on_progress, total=total, report=report,
         policy=write_policy(fresh_reads, custom_updates, company_updates),
         max_body_bytes=max_body_bytes, max_jobs_in_flight=max_jobs_in_flight,
+        state=state, sync_name=sync_name, full_resync=full_resync,
+        retry_failed_only=retry_failed_only,
+        verify_every=None if verify_every is None else verify_every * 86_400.0,
     )
 
 
@@ -218,6 +228,11 @@ class SyncResource(Generic[Obj]):
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        state: StateStore | str | os.PathLike[str] | None = None,
+        sync_name: str = "default",
+        full_resync: bool = False,
+        retry_failed_only: bool = False,
+        verify_every: float | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> SyncReport:
@@ -245,6 +260,8 @@ class SyncResource(Generic[Obj]):
                 report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
                 company_updates=company_updates, max_body_bytes=max_body_bytes,
                 max_jobs_in_flight=max_jobs_in_flight,
+                state=state, sync_name=sync_name, full_resync=full_resync,
+                retry_failed_only=retry_failed_only, verify_every=verify_every,
             )
             return engine.run_many(client, self._kind, rows, options)
 
@@ -270,6 +287,11 @@ class SyncResource(Generic[Obj]):
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        state: StateStore | str | os.PathLike[str] | None = None,
+        sync_name: str = "default",
+        full_resync: bool = False,
+        retry_failed_only: bool = False,
+        verify_every: float | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> Iterator[Iterator[UpsertResult]]:
@@ -293,6 +315,8 @@ class SyncResource(Generic[Obj]):
                 report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
                 company_updates=company_updates, max_body_bytes=max_body_bytes,
                 max_jobs_in_flight=max_jobs_in_flight,
+                state=state, sync_name=sync_name, full_resync=full_resync,
+                retry_failed_only=retry_failed_only, verify_every=verify_every,
             )
             with engine.stream(client, self._kind, rows, options) as results:
                 yield results
@@ -412,6 +436,11 @@ class AsyncResource(Generic[Obj]):
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        state: StateStore | str | os.PathLike[str] | None = None,
+        sync_name: str = "default",
+        full_resync: bool = False,
+        retry_failed_only: bool = False,
+        verify_every: float | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> SyncReport:
@@ -440,6 +469,8 @@ class AsyncResource(Generic[Obj]):
                 report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
                 company_updates=company_updates, max_body_bytes=max_body_bytes,
                 max_jobs_in_flight=max_jobs_in_flight,
+                state=state, sync_name=sync_name, full_resync=full_resync,
+                retry_failed_only=retry_failed_only, verify_every=verify_every,
             )
             return await engine.arun_many(client, self._kind, rows, options)
 
@@ -465,6 +496,11 @@ class AsyncResource(Generic[Obj]):
         company_updates: str = "full",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_jobs_in_flight: int = 256,
+        state: StateStore | str | os.PathLike[str] | None = None,
+        sync_name: str = "default",
+        full_resync: bool = False,
+        retry_failed_only: bool = False,
+        verify_every: float | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> AsyncIterator[AsyncIterator[UpsertResult]]:
@@ -488,6 +524,8 @@ class AsyncResource(Generic[Obj]):
                 report=held, fresh_reads=fresh_reads, custom_updates=custom_updates,
                 company_updates=company_updates, max_body_bytes=max_body_bytes,
                 max_jobs_in_flight=max_jobs_in_flight,
+                state=state, sync_name=sync_name, full_resync=full_resync,
+                retry_failed_only=retry_failed_only, verify_every=verify_every,
             )
             async with engine.astream(client, self._kind, rows, options) as results:
                 yield results

@@ -41,12 +41,13 @@ import decimal
 import hashlib
 import json
 import math
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..mapping import Field, FieldMapping, MappedRecord
 
-__all__ = ["canonical_json", "mapped_hash", "mapping_fingerprint", "payload_hash"]
+__all__ = ["canonical_json", "mapped_hash", "mapping_fingerprint", "pack", "payload_hash", "unpack"]
 
 _DIGEST_SIZE = 16
 
@@ -171,3 +172,24 @@ def mapping_fingerprint(
         described = {"spec": {str(k): _source(v) for k, v in mapping.items()}}
     described["extra"] = dict(extra) if extra else {}
     return _digest(canonical_json(described))
+
+
+def pack(document: Mapping[str, Any]) -> bytes:
+    """A compact, stable encoding of a snapshot (zlib-compressed canonical JSON)."""
+    return zlib.compress(json.dumps(document, separators=(",", ":"), sort_keys=True,
+                                    default=str).encode("utf-8"), 6)
+
+
+def unpack(blob: bytes) -> dict[str, Any]:
+    """The snapshot :func:`pack` encoded.
+
+    Raises:
+        ValueError: the blob is not a packed snapshot.
+    """
+    try:
+        value = json.loads(zlib.decompress(blob).decode("utf-8"))
+    except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a packed snapshot: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("not a packed snapshot: not an object")
+    return value

@@ -93,6 +93,9 @@ class Entry:
     synced_at: float | None
     failure: Failure | None
     pending: PendingWrite | None
+    #: The mapped fields as Kustomer holds them after the last confirmed write
+    #: (compressed JSON, see :func:`kustomer_activations.state.hashing.pack`), if kept.
+    snapshot: bytes | None = None
 
     def is_unchanged(self, payload_hash: str, *, now: float | None = None,
                      max_age: float | None = None) -> bool:
@@ -154,10 +157,12 @@ class StateOutcome:
     payload_hash: str | None = None
     reason: str | None = None
     write_uncertain: bool = False
+    #: For ``created``/``updated``/``unchanged``: the snapshot to keep (``None`` keeps none).
+    snapshot: bytes | None = None
 
     @classmethod
     def from_result(cls, result: UpsertResult, payload_hash: str | None = None, *,
-                    write_uncertain: bool = False) -> StateOutcome:
+                    write_uncertain: bool = False, snapshot: bytes | None = None) -> StateOutcome:
         """The record for an :class:`~kustomer_activations.results.UpsertResult`.
 
         Raises:
@@ -167,7 +172,8 @@ class StateOutcome:
             raise ValueError("the result has no key_value to record")
         reason = result.reason or (str(result.error) if result.error is not None else None)
         return cls(key_value=result.key_value, outcome=result.outcome, kustomer_id=result.id,
-                   payload_hash=payload_hash, reason=reason, write_uncertain=write_uncertain)
+                   payload_hash=payload_hash, reason=reason, write_uncertain=write_uncertain,
+                   snapshot=snapshot)
 
 
 @attrs.frozen(kw_only=True)

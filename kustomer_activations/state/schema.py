@@ -5,7 +5,7 @@ inside the caller's transaction; a new file runs them all. To change the
 layout, append a function (never edit a released one) and bump nothing else:
 :data:`SCHEMA_VERSION` is the list's length.
 
-Layout (version 2):
+Layout (version 3):
 
 * ``scopes``: one row per (sync, object type, key label), with the mapping
   fingerprint of its last run and a generation number bumped when it changes.
@@ -14,7 +14,9 @@ Layout (version 2):
   lookup reads one b-tree and the key is stored once). It holds the Kustomer
   id, the last accepted payload hash (16 bytes) and the mapping generation it
   was computed under, when, the last failure, the pending intent, and the
-  sequence number of the last run that saw the row. Partial indexes list
+  sequence number of the last run that saw the row, and (version 3) a
+  snapshot of the mapped fields as Kustomer holds them after the last
+  confirmed write, so a changed row is updated by id without a read. Partial indexes list
   failed and pending rows without scanning the others.
 * ``runs``: one row per run (status, times, outcome counts).
 * ``locks``: one row per running sync (holder pid/host, heartbeat).
@@ -83,8 +85,15 @@ def _v2(db: sqlite3.Connection) -> None:
                "WHERE intent_op IS NOT NULL")
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    # What an update by id is planned against without a read: the fields this
+    # sync maps, as Kustomer holds them after the last confirmed write
+    # (compressed JSON). Existing rows have none: their next change is looked up.
+    db.execute("ALTER TABLE entries ADD COLUMN snapshot BLOB")
+
+
 #: Migration ``i`` takes a file from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 
 #: The version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -69,10 +69,12 @@ PAGE = 1000
 _SUCCESS = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED})
 
 _COLS = ("key_value, kustomer_id, payload_hash, hash_gen, synced_at, failure_reason, failure_outcome, "
-         "failed_at, attempts, intent_op, intent_ref, intent_at, intent_run, intent_hash, seen_run")
-# Every column of entries (version 2), in table order, for the dry-run overlay.
+         "failed_at, attempts, intent_op, intent_ref, intent_at, intent_run, intent_hash, seen_run, "
+         "snapshot")
+# Every column of entries (version 3), in table order, for the dry-run overlay.
 _ALL = ("scope_id, key_value, kustomer_id, payload_hash, synced_at, failure_reason, failure_outcome, "
-        "failed_at, attempts, seen_run, hash_gen, intent_op, intent_ref, intent_at, intent_run, intent_hash")
+        "failed_at, attempts, seen_run, hash_gen, intent_op, intent_ref, intent_at, intent_run, intent_hash, "
+        "snapshot")
 _CLEAR_INTENT = "intent_op = NULL, intent_ref = NULL, intent_at = NULL, intent_run = NULL, intent_hash = NULL"
 _CLEAR_FAILURE = "failure_reason = NULL, failure_outcome = NULL, failed_at = NULL, attempts = 0"
 
@@ -82,9 +84,10 @@ _INTENT_SQL = """INSERT INTO {t} (scope_id, key_value, intent_op, intent_ref, in
     intent_ref = excluded.intent_ref, intent_at = excluded.intent_at, intent_run = excluded.intent_run,
     intent_hash = excluded.intent_hash, seen_run = excluded.seen_run"""
 _SUCCESS_SQL = f"""INSERT INTO {{t}} (scope_id, key_value, kustomer_id, payload_hash, hash_gen, synced_at,
-    seen_run) VALUES (?, ?, ?, ?, ?, ?, ?)
+    seen_run, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (scope_id, key_value) DO UPDATE SET
     kustomer_id = coalesce(excluded.kustomer_id, kustomer_id), payload_hash = excluded.payload_hash,
+    snapshot = excluded.snapshot,
     hash_gen = excluded.hash_gen, synced_at = excluded.synced_at, {_CLEAR_FAILURE}, {_CLEAR_INTENT},
     seen_run = excluded.seen_run"""
 _SKIPPED_SQL = f"""INSERT INTO {{t}} (scope_id, key_value, kustomer_id, seen_run) VALUES (?, ?, ?, ?)
@@ -528,7 +531,7 @@ class SqliteRun:
 
     def _entry(self, db: sqlite3.Connection, row: Sequence[Any]) -> Entry:
         (key, kid, blob, gen, synced, f_reason, f_outcome, f_at, attempts,
-         i_op, i_ref, i_at, i_run, i_hash, _seen) = row
+         i_op, i_ref, i_at, i_run, i_hash, _seen, snapshot) = row
         valid = blob is not None and gen == self._gen and not self.full_resync
         failure = None if f_reason is None else Failure(
             reason=f_reason, outcome=Outcome(f_outcome), at=f_at, attempts=attempts)
@@ -536,7 +539,8 @@ class SqliteRun:
             key_value=key, op=i_op, ref=i_ref, at=i_at, run_id=self._run_id_of(db, i_run),
             kustomer_id=kid, payload_hash=_hex(i_hash))
         return Entry(key_value=key, kustomer_id=kid, payload_hash=_hex(blob) if valid else None,
-                     synced_at=synced, failure=failure, pending=pending)
+                     synced_at=synced, failure=failure, pending=pending,
+                     snapshot=bytes(snapshot) if snapshot is not None and valid else None)
 
     def _run_id_of(self, db: sqlite3.Connection, seq: int | None) -> str | None:
         if seq is None:
@@ -646,7 +650,7 @@ class SqliteRun:
             outcome = Outcome(o.outcome)
             if outcome in _SUCCESS:
                 success.append((self._scope, o.key_value, o.kustomer_id, _blob(o.payload_hash), self._gen,
-                                now, self._seq))
+                                now, self._seq, o.snapshot))
             elif outcome is Outcome.SKIPPED:
                 skipped.append((self._scope, o.key_value, o.kustomer_id, self._seq))
             else:

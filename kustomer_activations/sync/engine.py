@@ -45,6 +45,7 @@ from ..upsert.batch import (
 )
 from ..upsert.kinds import ObjectKind
 from ..upsert.readback import WritePolicy
+from .incremental import StateLink, open_store
 from .keyindex import KeyIndex
 from .progress import Progress, ProgressCallback
 from .report import SyncCancelledError, SyncReport
@@ -89,8 +90,19 @@ class SyncOptions:
     max_bytes_in_flight: int = 16_000_000
     #: Seconds a partial bulk request waits for writes from later chunks.
     linger: float = 15.0
+    #: Incremental syncs (docs/state.rst): a StateStore or a file path, and how to use it.
+    state: Any = None
+    sync_name: str = "default"
+    full_resync: bool = False
+    retry_failed_only: bool = False
+    #: Seconds after which a row the state knows is read again (``verify_every`` days).
+    verify_every: float | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.retry_failed_only and self.state is None:
+            raise ValueError("retry_failed_only needs state= (the failed rows are in the state)")
+        if self.verify_every is not None and self.verify_every <= 0:
+            raise ValueError("verify_every must be positive (days)")
         if self.max_jobs_in_flight < 1 or self.max_bytes_in_flight < self.max_body_bytes:
             raise ValueError("max_jobs_in_flight must be >= 1 and max_bytes_in_flight "
                              ">= max_body_bytes")
@@ -253,6 +265,9 @@ class _Run:
         self.stopping = False
         #: What on_progress or the source raised, if anything; re-raised once every row is counted.
         self.error: BaseException | None = None
+        #: The state store's run, when the sync is incremental (see :mod:`.incremental`).
+        self.link: StateLink | None = None
+        self._for_state: list[tuple[UpsertResult, Row | None]] = []
 
     # -- the ledger ---------------------------------------------------------------
 
@@ -282,10 +297,21 @@ class _Run:
 
     def record(self, results: Iterable[UpsertResult]) -> list[UpsertResult]:
         """Count the results of open rows; returns those counted (others are ignored)."""
-        counted = [r for r in results
-                   if r.row is not None and self._open.pop(r.row, None) is not None]
+        counted: list[UpsertResult] = []
+        for result in results:
+            row = self._open.pop(result.row, None) if result.row is not None else None
+            if row is None:
+                continue
+            counted.append(result)
+            if self.link is not None:
+                self._for_state.append((result, row))
         self._count(counted)
         return counted
+
+    def take_state(self) -> list[tuple[UpsertResult, Row | None]]:
+        """The rows counted since the last call, for the state store."""
+        taken, self._for_state = self._for_state, []
+        return taken
 
     def salvage(self, results: list[UpsertResult]) -> None:
         """Count what a flow cancelled part-way says it did (the sync is stopping)."""
@@ -362,6 +388,44 @@ class _Run:
         return self.report
 
 
+def _open_link(run: _Run, kind: ObjectKind) -> StateLink | None:
+    """Open the state store's run for this sync (blocking: the async driver runs it in a thread)."""
+    options = run.options
+    if options.state is None:
+        return None
+    store, close = open_store(options.state)
+    try:
+        return StateLink(
+            store, sync=options.sync_name, object_type=kind.name, key_label=options.key.label,
+            mapping=options.mapping,
+            options={"mode": options.mode, "custom_updates": options.policy.custom_updates,
+                     "company_updates": options.policy.company_updates},
+            dry_run=options.dry_run, full_resync=options.full_resync,
+            retry_failed_only=options.retry_failed_only, verify_every=options.verify_every,
+            close_store=close)
+    except BaseException:
+        if close:
+            store.close()
+        raise
+
+
+def _admit(run: _Run, chunk: list[Row]) -> tuple[list[Row], list[UpsertResult]]:
+    if run.link is None:
+        return chunk, []
+    return run.link.admit(chunk, run.ctx.kind.name, run.ctx.key.label)
+
+
+def _flush_state(run: _Run) -> None:
+    if run.link is not None:
+        run.link.outcomes(run.take_state())
+
+
+def _end_state(run: _Run, success: bool) -> None:
+    if run.link is not None:
+        _flush_state(run)
+        run.link.finish(run.report, success)
+
+
 class _Pipeline:
     """The writes between deciding and collecting: shared by both drivers, no I/O.
 
@@ -436,6 +500,10 @@ def stream(
     if options.validate_fields:
         schema = client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
+    run.link = _open_link(run, kind)
+    if run.link is not None and run.link.settle_wait():
+        # A killed run's writes may have landed moments ago: let search show them.
+        client._core.clock.sleep(run.link.settle_wait())
     pipe = _Pipeline(run)
     cancel = threading.Event()
     run.when_stopped(cancel.set)
@@ -460,6 +528,8 @@ def stream(
                 pipe.done(batch)
                 yield from run.record(_fail_fatal(run.ctx, batch.rows))
                 continue
+            if run.link is not None:
+                run.link.intents(batch)
             # Each flow runs in a copy of this context: capture_responses() sees it.
             jobs[writers.submit(contextvars.copy_context().run, write, batch)] = batch
 
@@ -475,6 +545,7 @@ def stream(
             else:
                 pipe.done(jobs.pop(future))
                 counted = run.record(future.result())
+            _flush_state(run)
             if run.stopping:
                 return
             yield from counted
@@ -500,7 +571,12 @@ def stream(
                     if not run.stopping:
                         yield from failed
                     break
-                decides.add(deciders.submit(contextvars.copy_context().run, decide, item))
+                item, settled = _admit(run, item)
+                counted = run.record(settled)
+                if not run.stopping:
+                    yield from counted
+                if item:
+                    decides.add(deciders.submit(contextvars.copy_context().run, decide, item))
             if run.stopping:
                 break
         while decides and not run.stopping:
@@ -532,6 +608,7 @@ def stream(
         decides.clear()
         jobs.clear()
         run.close_out()
+        _end_state(run, completed and run.error is None)
     run.finish()
 
 
@@ -575,6 +652,11 @@ async def astream(
     if options.validate_fields:
         schema = await client._run(_flows.schema_flow(client._core, client._caches, kind.name))
     preparer = _Preparer(run.ctx, options, schema)
+    # SQLite runs in worker threads: the event loop never waits on the state file.
+    run.link = await anyio.to_thread.run_sync(_open_link, run, kind)
+    if run.link is not None and run.link.settle_wait():
+        # A killed run's writes may have landed moments ago: let search show them.
+        await client._core.clock.asleep(run.link.settle_wait())
     pipe = _Pipeline(run)
     send, receive = anyio.create_memory_object_stream[list[UpsertResult]](options.concurrency)
     # Finished work, for the coordinator; unbounded, so a task never waits to report.
@@ -611,6 +693,8 @@ async def astream(
                 pipe.done(batch)
                 await emit(run.record(_fail_fatal(run.ctx, batch.rows)))
                 continue
+            if run.link is not None:
+                await anyio.to_thread.run_sync(run.link.intents, batch)
             tasks.start_soon(write, batch)
 
     async def harvest(tasks: anyio.abc.TaskGroup) -> None:
@@ -619,10 +703,13 @@ async def astream(
             batch, value = await done_receive.receive()
             if batch is None:
                 decides -= 1
-                await emit(run.record(pipe.decided(value)))
+                counted = run.record(pipe.decided(value))
             else:
                 pipe.done(batch)
-                await emit(run.record(value))
+                counted = run.record(value)
+            if run.link is not None:
+                await anyio.to_thread.run_sync(_flush_state, run)
+            await emit(counted)
         pipe.tick()
         await launch(tasks)
 
@@ -635,6 +722,11 @@ async def astream(
         if run.ctx.fatal is not None:
             await emit(run.record(_fail_fatal(run.ctx, chunk)))
             return False
+        if run.link is not None:
+            chunk, settled = await anyio.to_thread.run_sync(_admit, run, chunk)
+            await emit(run.record(settled))
+            if not chunk:
+                return not run.stopping
         decides += 1
         tasks.start_soon(decide, chunk)
         return True
@@ -697,6 +789,10 @@ async def astream(
     finally:
         # No task runs any more (however the block was left): count each open row once.
         run.close_out()
+        if run.link is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_end_state, run, finished and run.error is None
+                                               and not run.stopping)
     run.reraise()
     run.finish()
 

@@ -77,6 +77,10 @@ class SyncReport:
     notes: list[str] = attrs.field(factory=list)
     keep: Keep = attrs.field(default="failures")
     simulated: bool = False
+    #: With a state store: rows the state knows that this run's input no longer
+    #: has (never deleted: Kustomer's Update or Create), and the first of their keys.
+    gone_from_source: int = 0
+    gone_keys: list[str] = attrs.field(factory=list)
     _kept: list[UpsertResult] = attrs.field(factory=list, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
 
@@ -195,6 +199,11 @@ class SyncReport:
         ]
         if self.cancelled:
             lines.append("CANCELLED: rows not completed are counted as failed")
+        if self.gone_from_source:
+            shown = ", ".join(self.gone_keys[:5])
+            lines.append(f"{plural(self.gone_from_source, 'row')} known to the state are gone from "
+                         f"the source (not deleted in Kustomer): {shown}"
+                         + (", ..." if self.gone_from_source > 5 else ""))
         lines.extend(f"note: {note}" for note in self.notes)
         first = self._first_failures()
         for failure in first:

@@ -179,6 +179,14 @@ class Row:
     company_id: str | None = None
     result: UpsertResult | None = None
     sent: bool = False
+    #: From a state store: the Kustomer id and the snapshot an update by id is planned
+    #: against (no lookup), and the mapped fields as Kustomer will hold them once
+    #: this row's write is confirmed (kept for the next run).
+    known_id: str | None = None
+    snapshot: Mapping[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    #: The hash of the mapped record a state store keeps once the write is confirmed.
+    state_hash: str | None = None
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -278,9 +286,11 @@ def decide_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[Decided]:
     updates: list[_Write] = []
     try:
         yield from _resolve_companies(ctx, rows)
-        live = [r for r in rows if r.result is None]
+        updates = _decide_by_id(ctx, [r for r in rows if r.result is None and r.known_id])
+        live = [r for r in rows if r.result is None and not r.known_id]
         matches = yield from _resolve_keys(ctx, live)
-        creates, updates = yield from _decide(ctx, live, matches)
+        creates, looked_up = yield from _decide(ctx, live, matches)
+        updates.extend(looked_up)
         if ctx.dry_run:
             for write in (*creates, *updates):
                 _finish(ctx, write.row, write.intent, id=write.body.get("id"),
@@ -575,6 +585,7 @@ def _decide(
             except InvalidRecordError as exc:
                 _finish(ctx, row, Outcome.INVALID, error=exc)
                 continue
+            row.after = snapshot_of(ctx, row, None, plan.body)
             creates.append(_Write(row, plan.body, plan.fields, Outcome.CREATED))
         elif ctx.mode == "create_only":
             _finish(ctx, row, Outcome.SKIPPED, id=found[0][0].id,
@@ -601,11 +612,112 @@ def _decide(
                 _finish(ctx, row, Outcome.FAILED, reason="the matched object no longer holds "
                         "the key (changed while it was read): not written; run again")
             elif update is None:
+                row.after = snapshot_of(ctx, row, live, {})
                 _finish(ctx, row, Outcome.UNCHANGED, id=live.id)
             else:
+                row.after = snapshot_of(ctx, row, live, update.body)
                 updates.append(_Write(row, {"id": live.id, **update.body}, update.fields,
                                       Outcome.UPDATED))
     return creates, updates
+
+
+def snapshot_of(ctx: ChunkContext, row: Row, live: Any, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields this row maps as Kustomer holds them once ``body`` is applied to ``live``.
+
+    What a state store keeps so the next change is planned without a read:
+    the mapped attributes (``custom`` whole, as the planner sends it), and a
+    customer's company link when it is known.
+    """
+    attributes: Mapping[str, Any] = live.attributes if live is not None else {}
+    doc: dict[str, Any] = {k: attributes[k] for k in row.mapped.payload
+                           if k in attributes and k not in ("company", "rev", "id")}
+    if "custom" in attributes and "custom" not in doc:
+        doc["custom"] = attributes["custom"]
+    for field, value in body.items():
+        if field in ("id", "rev", "company"):
+            continue
+        if field == "custom" and isinstance(value, Mapping) and isinstance(doc.get("custom"), Mapping):
+            doc["custom"] = {**doc["custom"], **value}
+        else:
+            doc[field] = value
+    if ctx.kind is CUSTOMER:
+        if "company" in body or live is None:
+            doc["company"] = body.get("company")  # a create sets the link (or none) itself
+        elif getattr(live, "company_known", False):
+            doc["company"] = live.company_id
+    return doc
+
+
+def _from_snapshot(ctx: ChunkContext, row: Row) -> Any:
+    assert row.known_id is not None and row.snapshot is not None
+    attributes = {k: v for k, v in row.snapshot.items() if k != "company"}
+    relationships: dict[str, Any] = {}
+    if "company" in row.snapshot:
+        link = row.snapshot["company"]
+        relationships["company"] = {"data": {"type": "company", "id": link} if link else None}
+    return ctx.kind.from_api({"type": ctx.kind.name, "id": row.known_id, "attributes": attributes,
+                              "relationships": relationships})
+
+
+def _decide_by_id(ctx: ChunkContext, rows: list[Row]) -> list[_Write]:
+    """Rows a state store knows: planned against its snapshot, updated by id, no lookup.
+
+    A row that cannot be planned that way (its snapshot lacks what the plan
+    needs) goes the usual way, by its key.
+    """
+    updates: list[_Write] = []
+    for row in rows:
+        if ctx.mode == "create_only":
+            _finish(ctx, row, Outcome.SKIPPED, id=row.known_id,
+                    reason="already exists and mode is create_only")
+            continue
+        obj = _from_snapshot(ctx, row)
+        try:
+            update = _readback.plan(obj, ctx.kind, ctx.key, row.mapped, row.company_id, ctx.policy,
+                                    bulk=True)
+        except (InvalidRecordError, UnknownCompanyLinkError):
+            row.known_id = row.snapshot = None  # look it up by its key instead
+            continue
+        if update is None:
+            row.after = snapshot_of(ctx, row, obj, {})
+            _finish(ctx, row, Outcome.UNCHANGED, id=obj.id)
+            continue
+        row.after = snapshot_of(ctx, row, obj, update.body)
+        updates.append(_Write(row, {"id": obj.id, **update.body}, update.fields, Outcome.UPDATED))
+    return updates
+
+
+def _refind(ctx: ChunkContext, row: Row) -> Flow[None]:
+    """The object a state store named is gone (deleted?): find the row by its key instead,
+    as a new row would be, and create it once when nothing holds the key."""
+    row.known_id = row.snapshot = None
+    key, value = _anchor(ctx, row)
+    matches = yield from _flows.candidates_flow(ctx.core, ctx.kind, key, value)
+    matches = [m for m in matches if row.key_value in ctx.key.value_of(m[0])]
+    if len(matches) > 1:
+        ids = tuple(m[0].id for m in matches)
+        _finish(ctx, row, Outcome.AMBIGUOUS, candidates=ids,
+                reason=f"{len(ids)} {ctx.kind.name}s have {ctx.key.label}={row.key_value!r}")
+        return
+    if matches:
+        yield from _reconcile_found(ctx, _Write(row, {}, (), Outcome.UPDATED), matches[0], True)
+        return
+    if ctx.mode == "update_only":
+        _finish(ctx, row, Outcome.SKIPPED, reason="the object the state named is gone, no other "
+                "holds the key, and mode is update_only")
+        return
+    try:
+        plan = plan_create(row.mapped, object_type=ctx.kind.name, company_id=row.company_id)
+    except InvalidRecordError as exc:
+        _finish(ctx, row, Outcome.INVALID, error=exc)
+        return
+    row.after = snapshot_of(ctx, row, None, plan.body)
+    yield from _single(ctx, _Write(row, plan.body, plan.fields, Outcome.CREATED), "create")
+
+
+def _says_not_found(error: APIError) -> bool:
+    return error.status == 404 or any("not found" in d.text.lower() or "does not exist" in
+                                      d.text.lower() for d in error.errors)
 
 
 # -- 4. writes ----------------------------------------------------------------------
@@ -983,7 +1095,9 @@ def _settle_item(ctx: ChunkContext, write: _Write, item: Mapping[str, Any] | Non
     error = APIError(status=_item_http_status(item, detail), method="POST" if op == "create" else "PUT",
                      path=f"{ctx.kind.collection}/bulk", errors=[detail],
                      hint="Kustomer refused this item of a bulk job")
-    if op == "create" and error.is_duplicate:
+    if op == "update" and write.row.known_id and _says_not_found(error):
+        yield from _refind(ctx, write.row)
+    elif op == "create" and error.is_duplicate:
         yield from _reconcile(ctx, write, refused=True)
     elif op == "update" and error.is_conflict:
         yield from _update_one(ctx, write, str(write.body["id"]), None)
@@ -1050,10 +1164,8 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
         if matches:
             yield from _reconcile_found(ctx, write, matches[0], refused)
             return
-        if refused and ours_uncertain and key.kind == "custom":
-            # Refused as a duplicate, yet no lookup finds it: our earlier write may be it
-            # (search lags). A unique anchor's direct lookup is exact and current, so
-            # there "not found" means our write did not land: the duplicate is another's.
+        if refused and ours_uncertain:
+            # Refused as a duplicate, yet no lookup finds it: our earlier write may be it.
             _finish(ctx, row, Outcome.FAILED, reason="Kustomer refused the re-sent create as a "
                     f"duplicate but no lookup finds the record: {_MAY_HAVE}")
             return
@@ -1120,6 +1232,9 @@ def _replan(ctx: ChunkContext, row: Row, object_id: str) -> Flow[tuple[Any, Upda
     """Read the object and plan the row's update again; ``None`` once the row is settled
     (the object is gone, or the update cannot be planned safely)."""
     live = yield from read_flow(ctx.core, ctx.kind, object_id)
+    if live is None and row.known_id:
+        yield from _refind(ctx, row)
+        return None
     if live is None:
         _finish(ctx, row, Outcome.FAILED,
                 reason=f"the {ctx.kind.name} to update is gone (deleted?): not written")

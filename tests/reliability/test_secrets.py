@@ -184,7 +184,12 @@ def test_the_key_never_leaks_through_faults_failures_and_exports(
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in hostile.requests)
     assert not leaks(str(r.url) for r in hostile.requests)
     # The scan saw failures of every kind, and the sync kept its promises through all of it.
-    assert report.failed >= 40 and report.rejected >= 1 and report.invalid >= 2, run.describe()
+    # The row that steals an email is rejected, or, when its bulk job's answer was the one
+    # lost (which job that is depends on how the writer filled them), failed "may have been
+    # written": a duplicate refusal after a lost answer could be our own write.
+    steals = [f for f in report.failures if f.key_value == "steals"]
+    assert report.failed >= 40 and report.invalid >= 2, run.describe()
+    assert len(steals) == 1 and steals[0].outcome in (Outcome.REJECTED, Outcome.FAILED), run.describe()
     assert any(f.error is not None for f in report.failures)
     for done in (run, streamed, single):
         assert done.error is None, done.describe()

@@ -40,7 +40,7 @@ H = payload_hash({"name": "Ann"})
 
 
 def test_a_version_1_file_is_migrated_with_its_rows(path: Path) -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
     db = sqlite3.connect(path)
     db.executescript(V1)
     db.executemany("INSERT INTO entries (scope_id, key_value, kustomer_id, payload_hash, synced_at, "
@@ -79,7 +79,7 @@ def test_a_newer_file_is_refused_with_a_clear_error(path: Path) -> None:
     db.execute("PRAGMA user_version = 99")
     db.close()
     store = SqliteStateStore(path)
-    with pytest.raises(StateSchemaError, match=r"schema version 99, newer than the 2 .* upgrade"):
+    with pytest.raises(StateSchemaError, match=r"schema version 99, newer than the 3 .* upgrade"):
         store.open_run("s", "customer", "externalId")
     with pytest.raises(StateSchemaError):
         store.summary()
