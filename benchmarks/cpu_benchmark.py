@@ -106,11 +106,16 @@ def sample_rows() -> list[dict[str, str]]:
 
 
 def rows(base: list[dict[str, str]], start: int, n: int) -> Iterator[dict[str, str]]:
-    """Rows ``start`` .. ``start + n``: the sample rows in turn, each with a unique id."""
+    """Rows ``start`` .. ``start + n``: the sample rows in turn, made unique (id, email, phone)."""
     s = len(base)
     for i in range(start, start + n):
         row = dict(base[i % s])
         row["id"] = f"cu-{i:08d}"
+        if i >= s:  # emails and phones are unique in Kustomer: a repeated one is refused
+            local, _, domain = row["email"].partition("@")
+            row["email"] = f"{local}.{i // s}@{domain}"
+            if row["phone"]:
+                row["phone"] = f"{row['phone']}{i // s:03d}"
         yield row
 
 
