@@ -355,12 +355,17 @@ class FieldMapping:
         """
         if self._identity:
             return self._apply_identity(row)
-        taken: list[tuple[_Step, Any]] = []
+        payload: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        # (kind, key, value) as the row gave it: checked again by validate_payload if a
+        # compiled check fails, once every source was read (so a missing column or a
+        # failing callable further on is still the error, as it was before any check)
+        taken: list[tuple[int, str, Any]] = []
+        checked = self._compiled
         paths: list[str] = []
         nulls: list[str] | None = None
         company_ext: str | None = None
-        for step in self._steps:
-            dest, path, _, column, func, skip, transform, kind, _ = step
+        for dest, path, key, column, func, skip, transform, kind, check in self._steps:
             if func is None:
                 try:
                     value = row[column]  # type: ignore[index]
@@ -380,13 +385,26 @@ class FieldMapping:
                 if nulls is None:
                     nulls = []
                 nulls.append(path)
+            paths.append(path)
             if kind == _COMPANY_EXT:
                 company_ext = _text(dest, value)
-            else:
-                taken.append((step, value))
-            paths.append(path)
+                continue
+            taken.append((kind, key, value))
+            if checked:
+                try:
+                    if kind == _CUSTOM:
+                        custom[key] = check(value)  # type: ignore[misc]
+                    else:
+                        payload[key] = check(value)  # type: ignore[misc]
+                except Exception:  # worded by validate_payload, below
+                    checked = False
+        if checked:
+            if custom:
+                payload["custom"] = custom
+        else:
+            payload = self._validated(taken)
         return MappedRecord(
-            payload=self._payload(taken),
+            payload=payload,
             set_if_empty=self._set_if_empty,
             company_external_id=company_ext,
             # every destination wrote (the usual row): the one set, not a new one per row
@@ -394,35 +412,15 @@ class FieldMapping:
             nulls=_NO_PATHS if nulls is None else frozenset(nulls),
         )
 
-    def _payload(self, taken: list[tuple[_Step, Any]]) -> dict[str, Any]:
-        """The validated body: each destination's compiled check, else validate_payload.
-
-        A check that raises hands the whole row to validate_payload, so a bad
-        row fails with the very error (the first bad field, its message) that
-        checking the body as a whole gives.
-        """
-        if self._compiled:
-            payload: dict[str, Any] = {}
-            custom: dict[str, Any] = {}
-            try:
-                for step, value in taken:
-                    if step.kind == _CUSTOM:
-                        custom[step.key] = step.check(value)  # type: ignore[misc]
-                    else:
-                        payload[step.key] = step.check(value)  # type: ignore[misc]
-            except Exception:  # worded by validate_payload, below
-                pass
-            else:
-                if custom:
-                    payload["custom"] = custom
-                return payload
+    def _validated(self, taken: list[tuple[int, str, Any]]) -> dict[str, Any]:
+        """The body checked as a whole by validate_payload: the first bad field's error."""
         raw: dict[str, Any] = {}
         raw_custom: dict[str, Any] = {}
-        for step, value in taken:
-            if step.kind == _CUSTOM:
-                raw_custom[step.key] = value
+        for kind, key, value in taken:
+            if kind == _CUSTOM:
+                raw_custom[key] = value
             else:
-                raw[step.key] = value if value is None else _placed(step.kind, value)
+                raw[key] = value if value is None else _placed(kind, value)
         if raw_custom:
             raw["custom"] = raw_custom
         return validate_payload(self.object_type, raw, parse_strings=self.parse_strings)
