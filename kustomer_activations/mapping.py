@@ -46,7 +46,16 @@ import attrs
 from .errors import InvalidRecordError, KustomerError
 from .models.custom import custom_type, error_value
 from .models.metadata import closest
-from .models.validation import ObjectType, strict_json, validate_payload, writable_fields
+from .models.validation import (
+    CUSTOM_MAX_KEYS,
+    ObjectType,
+    custom_check,
+    field_check,
+    is_email,
+    strict_json,
+    validate_payload,
+    writable_fields,
+)
 
 __all__ = ["Field", "FieldMapping", "MappedRecord", "Source", "is_null"]
 
@@ -143,6 +152,9 @@ class _Step(NamedTuple):
     skip_null: bool
     transform: Callable[[Any], Any] | None
     kind: int
+    # value -> the validated payload value (placed: the email shortcut gives a list);
+    # raises for a bad value (the row is then checked again by validate_payload)
+    check: Callable[[Any], Any] | None
 
 
 # List fields taken as a whole list (tags and the shortcuts have their own kinds).
@@ -170,6 +182,8 @@ class FieldMapping:
     """
 
     __slots__ = (
+        "_all_paths",
+        "_compiled",
         "_identity",
         "_set_if_empty",
         "_steps",
@@ -205,6 +219,9 @@ class FieldMapping:
                     set_if_empty.add(step.path)
         self._steps: tuple[_Step, ...] = tuple(steps)
         self._set_if_empty = frozenset(set_if_empty)
+        self._all_paths = frozenset(s.path for s in steps)
+        # validate_payload refuses a custom object of more keys as a whole: leave that to it
+        self._compiled = sum(s.kind == _CUSTOM for s in steps) <= CUSTOM_MAX_KEYS
 
     @classmethod
     def identity(cls, object_type: ObjectType, *, parse_strings: bool = False) -> FieldMapping:
@@ -276,8 +293,32 @@ class FieldMapping:
             raise ValueError(f"the transform for {dest!r} must be callable")
         skip = self.skip_nulls if options.skip_null is None else options.skip_null
         path, key, kind = self._place(dest)
-        step = _Step(dest, path, key, column, func, skip, options.transform, kind)
+        step = _Step(dest, path, key, column, func, skip, options.transform, kind,
+                     self._checker(key, kind))
         return step, options.set_if_empty
+
+    def _checker(self, key: str, kind: int) -> Callable[[Any], Any] | None:
+        """The compiled check of one destination: what validate_payload does for it."""
+        if kind == _COMPANY_EXT:
+            return None
+        if kind == _CUSTOM:
+            return custom_check(key, parse_strings=self.parse_strings)
+        check = field_check(self.object_type, key)
+        if kind == _EMAIL:
+            def email(value: Any) -> Any:
+                if type(value) is str and value.isascii() and is_email(value):
+                    return [{"type": "home", "email": value}]
+                return check(_placed(_EMAIL, value))
+            return email
+        if kind == _PHONE:
+            def phone(value: Any) -> Any:
+                if type(value) is str and value.isascii() and value.strip():
+                    return [{"type": "mobile", "phone": value}]
+                return check(_placed(_PHONE, value))
+            return phone
+        if kind in (_DOMAIN, _TAGS):
+            return lambda value: check(_placed(kind, value))
+        return check
 
     def _place(self, dest: str) -> tuple[str, str, int]:
         if dest.startswith("custom."):
@@ -316,10 +357,15 @@ class FieldMapping:
             return self._apply_identity(row)
         payload: dict[str, Any] = {}
         custom: dict[str, Any] = {}
+        # (kind, key, value) as the row gave it: checked again by validate_payload if a
+        # compiled check fails, once every source was read (so a missing column or a
+        # failing callable further on is still the error, as it was before any check)
+        taken: list[tuple[int, str, Any]] = []
+        checked = self._compiled
         paths: list[str] = []
-        nulls: list[str] = []
+        nulls: list[str] | None = None
         company_ext: str | None = None
-        for dest, path, key, column, func, skip, transform, kind in self._steps:
+        for dest, path, key, column, func, skip, transform, kind, check in self._steps:
             if func is None:
                 try:
                     value = row[column]  # type: ignore[index]
@@ -336,31 +382,48 @@ class FieldMapping:
                 if skip or kind in _LISTS:
                     continue
                 value = None
+                if nulls is None:
+                    nulls = []
                 nulls.append(path)
-            if kind <= _ARRAY:
-                payload[key] = value
-            elif kind == _CUSTOM:
-                custom[key] = value
-            elif kind == _EMAIL:
-                payload["emails"] = [{"type": "home", "email": value}]
-            elif kind == _PHONE:
-                payload["phones"] = [{"type": "mobile", "phone": value}]
-            elif kind == _DOMAIN:
-                payload["domains"] = [{"domain": value}]
-            elif kind == _TAGS:
-                payload["tags"] = _split_tags(value)
-            else:
-                company_ext = _text(dest, value)
             paths.append(path)
-        if custom:
-            payload["custom"] = custom
+            if kind == _COMPANY_EXT:
+                company_ext = _text(dest, value)
+                continue
+            taken.append((kind, key, value))
+            if checked:
+                try:
+                    if kind == _CUSTOM:
+                        custom[key] = check(value)  # type: ignore[misc]
+                    else:
+                        payload[key] = check(value)  # type: ignore[misc]
+                except Exception:  # worded by validate_payload, below
+                    checked = False
+        if checked:
+            if custom:
+                payload["custom"] = custom
+        else:
+            payload = self._validated(taken)
         return MappedRecord(
-            payload=validate_payload(self.object_type, payload, parse_strings=self.parse_strings),
+            payload=payload,
             set_if_empty=self._set_if_empty,
             company_external_id=company_ext,
-            mapped_fields=frozenset(paths),
-            nulls=frozenset(nulls),
+            # every destination wrote (the usual row): the one set, not a new one per row
+            mapped_fields=self._all_paths if len(paths) == len(self._steps) else frozenset(paths),
+            nulls=_NO_PATHS if nulls is None else frozenset(nulls),
         )
+
+    def _validated(self, taken: list[tuple[int, str, Any]]) -> dict[str, Any]:
+        """The body checked as a whole by validate_payload: the first bad field's error."""
+        raw: dict[str, Any] = {}
+        raw_custom: dict[str, Any] = {}
+        for kind, key, value in taken:
+            if kind == _CUSTOM:
+                raw_custom[key] = value
+            else:
+                raw[key] = value if value is None else _placed(kind, value)
+        if raw_custom:
+            raw["custom"] = raw_custom
+        return validate_payload(self.object_type, raw, parse_strings=self.parse_strings)
 
     def _apply_identity(self, row: Mapping[str, Any]) -> MappedRecord:
         if not isinstance(row, Mapping):
@@ -390,6 +453,22 @@ class FieldMapping:
     def __repr__(self) -> str:
         what = "identity" if self._identity else ", ".join(s.dest for s in self._steps)
         return f"FieldMapping({self.object_type}: {what})"
+
+
+_NO_PATHS: Final[frozenset[str]] = frozenset()
+
+
+def _placed(kind: int, value: Any) -> Any:
+    """A destination's value as the write body holds it (the shortcuts become lists)."""
+    if kind == _EMAIL:
+        return [{"type": "home", "email": value}]
+    if kind == _PHONE:
+        return [{"type": "mobile", "phone": value}]
+    if kind == _DOMAIN:
+        return [{"domain": value}]
+    if kind == _TAGS:
+        return _split_tags(value)
+    return value
 
 
 def _call(dest: str, func: Callable[[Any], Any], arg: Any) -> Any:

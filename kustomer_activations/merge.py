@@ -164,6 +164,8 @@ def _empty(value: Any) -> bool:
 
 
 def _same_scalar(name: str, current: Any, new: Any) -> bool:
+    if type(new) is str and type(current) is str and current == new:
+        return True  # the usual unchanged text field, without the checks below
     if isinstance(current, bool) or isinstance(new, bool):
         return current is new  # True == 1 in Python, but not in Kustomer
     if current == new:
@@ -216,6 +218,11 @@ def _union(
     return merged
 
 
+def _holds(new: Sequence[Any], key: Callable[[Any], Any], seen: set[Any]) -> bool:
+    """Whether every new item's ``key`` is in ``seen`` (then :func:`_union` adds nothing)."""
+    return all(key(item) in seen for item in new)
+
+
 def _frozen_item(item: Any) -> Any:
     if isinstance(item, Mapping):
         return tuple(sorted((k, _frozen_item(v)) for k, v in item.items()))
@@ -239,6 +246,8 @@ def _merge_list(
     name: str, existing: Customer | Company, new: Any, key: SyncKey
 ) -> list[Any] | None:
     if name == "emails":
+        if key.kind != "email" and _holds(new, _email_key, {e.email.lower() for e in existing.emails}):
+            return None  # every mapped email is there already (the usual row): nothing to build
         current = [e.to_api() for e in existing.emails]
         merged = _union(name, current, new, _email_key, 10)
         if key.kind == "email" and new:
@@ -250,6 +259,8 @@ def _merge_list(
                 return result
         return merged
     if name == "phones":
+        if _holds(new, _phone_key, {_NOT_DIGITS.sub("", p.phone) for p in existing.phones}):
+            return None
         return _union(name, [p.to_api() for p in existing.phones], new, _phone_key, 10)
     if name == "tags":
         return _union(name, list(existing.tags), new, str, 20)

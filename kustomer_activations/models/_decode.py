@@ -24,6 +24,9 @@ __all__ = [
 _EMPTY: Mapping[str, Any] = {}
 
 
+# Decoding runs for every search hit and read: the checks below take the types
+# JSON decoding gives (dict, list, str) first, without an ABC isinstance check.
+
 def resource_of(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     """The resource object, unwrapping a ``{"data": {...}}`` envelope if given one."""
     if "attributes" not in resource and isinstance(resource.get("data"), Mapping):
@@ -34,11 +37,13 @@ def resource_of(resource: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def as_mapping(value: Any) -> Mapping[str, Any]:
     """``value`` if it is a mapping, else an empty one."""
-    return value if isinstance(value, Mapping) else _EMPTY
+    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
 
 
 def str_or_none(value: Any) -> str | None:
     """A string attribute; ``None`` for missing/null, ``str()`` for scalars."""
+    if type(value) is str:
+        return value
     if value is None or isinstance(value, (Mapping, list)):
         return None
     return value if isinstance(value, str) else str(value)
@@ -46,6 +51,8 @@ def str_or_none(value: Any) -> str | None:
 
 def int_or_none(value: Any) -> int | None:
     """An integer attribute (``rev``, ``employeeCount``); ``None`` when not a number."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
@@ -60,19 +67,27 @@ def _items(value: Any) -> list[Any]:
 
 def emails_of(value: Any) -> tuple[Email, ...]:
     """The ``emails`` list; entries without an address are dropped."""
+    items = value if type(value) is list else _items(value)
+    if not items:
+        return ()
     return tuple(
         Email.from_api(i)
-        for i in _items(value)
-        if isinstance(i, Mapping) and isinstance(i.get("email"), str) and i["email"]
+        for i in items
+        if (type(i) is dict or isinstance(i, Mapping)) and isinstance(i.get("email"), str)
+        and i["email"]
     )
 
 
 def phones_of(value: Any) -> tuple[Phone, ...]:
     """The ``phones`` list; entries without a number are dropped."""
+    items = value if type(value) is list else _items(value)
+    if not items:
+        return ()
     return tuple(
         Phone.from_api(i)
-        for i in _items(value)
-        if isinstance(i, Mapping) and isinstance(i.get("phone"), str) and i["phone"]
+        for i in items
+        if (type(i) is dict or isinstance(i, Mapping)) and isinstance(i.get("phone"), str)
+        and i["phone"]
     )
 
 

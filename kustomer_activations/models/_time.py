@@ -23,8 +23,11 @@ def parse_iso(text: str) -> datetime:
         parsed = datetime.fromisoformat(s)
     except ValueError:
         parsed = _parse_slow(s)
-    if parsed.tzinfo is None:
+    tz = parsed.tzinfo
+    if tz is None:
         return parsed.replace(tzinfo=timezone.utc)
+    if tz is timezone.utc:  # Kustomer's own "...Z": already what astimezone would give
+        return parsed
     return parsed.astimezone(timezone.utc)
 
 

@@ -26,10 +26,12 @@ class Email:
     def from_api(cls, item: Mapping[str, Any]) -> Email:
         """Decode one item of Kustomer's ``emails`` list."""
         verified = item.get("verified")
+        email = item.get("email") or ""
+        kind = item.get("type") or "home"
         return cls(
-            email=str(item.get("email") or ""),
-            type=str(item.get("type") or "home"),
-            verified=verified if isinstance(verified, bool) else None,
+            email if type(email) is str else str(email),
+            kind if type(kind) is str else str(kind),
+            verified if verified is True or verified is False else None,
         )
 
     def to_api(self) -> dict[str, Any]:
@@ -50,7 +52,10 @@ class Phone:
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> Phone:
         """Decode one item of Kustomer's ``phones`` list."""
-        return cls(phone=str(item.get("phone") or ""), type=str(item.get("type") or "mobile"))
+        phone = item.get("phone") or ""
+        kind = item.get("type") or "mobile"
+        return cls(phone if type(phone) is str else str(phone),
+                   kind if type(kind) is str else str(kind))
 
     def to_api(self) -> dict[str, Any]:
         """The item as Kustomer takes it in a write body."""

@@ -320,6 +320,10 @@ def coerce_custom(name: str, value: Any, *, parse_strings: bool = False) -> Any:
     return _COERCERS[custom_type(name)](name, value, parse_strings)
 
 
+# Kinds whose two string values are the same exactly when they are equal strings.
+_TEXT_KINDS = frozenset({CustomType.STR, CustomType.TXT, CustomType.URL, CustomType.ID})
+
+
 def same_custom_value(name: str, current: Any, new: Any) -> bool:
     """Whether ``current`` (as read from Kustomer) already holds ``new`` (coerced).
 
@@ -333,6 +337,8 @@ def same_custom_value(name: str, current: Any, new: Any) -> bool:
     if current is None and new is None:
         return True
     kind = custom_type(name)
+    if type(new) is str and type(current) is str and kind in _TEXT_KINDS:
+        return current == new  # the usual text attribute, without the chain below
     if kind is CustomType.ID:
         ids = _id_list(current)
         return ids is not None and ids == _id_list(new)

@@ -50,11 +50,23 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import Any, Final, Literal, TypeGuard
 
 from ..errors import InvalidRecordError, UnknownFieldError
 from .contact import Email, Phone
-from .custom import coerce_custom, error_value, json_number, label, utc_text
+from .custom import (
+    _FALSE,
+    _TRUE,
+    CUSTOM_STR_MAX,
+    CustomType,
+    coerce_custom,
+    custom_type,
+    error_value,
+    json_number,
+    label,
+    utc_text,
+)
 from .metadata import closest
 
 __all__ = [
@@ -66,6 +78,8 @@ __all__ = [
     "DATETIME_FIELDS",
     "JSON_MAX_DEPTH",
     "ObjectType",
+    "custom_check",
+    "field_check",
     "is_email",
     "strict_json",
     "validate_company_payload",
@@ -213,6 +227,10 @@ def _big_int(path: str, value: int) -> int:
                "bits): send it as a string")
 
 
+# The bounds of each string checker, so field_check can compile a check without a call.
+_STRING_SPECS: dict[_Checker, tuple[int, int | None]] = {}
+
+
 def _string(min_len: int, max_len: int | None, nullable: bool = True) -> _Checker:
     def check(path: str, value: Any) -> Any:
         if value is None:
@@ -227,6 +245,7 @@ def _string(min_len: int, max_len: int | None, nullable: bool = True) -> _Checke
             raise _bad(path, value, f"must be {limit} characters, not {n}")
         return value
 
+    _STRING_SPECS[check] = (min_len, max_len)
     return check
 
 
@@ -542,6 +561,130 @@ def _custom(value: Any, parse_strings: bool) -> dict[str, Any]:
     }
 
 
+def _check_field(name: str, checker: _Checker | None, value: Any, parse_strings: bool) -> Any:
+    """One top-level field as :func:`validate_payload` checks it (``None``: ``custom``)."""
+    try:
+        checked: Any = _custom(value, parse_strings) if checker is None else checker(name, value)
+        kind = type(checked)
+        # strict JSON (see strict_json); plain strings, the most common value, inline
+        return (checked if (kind is str and checked.isascii()) or checked is None
+                else _plain(checked, name, ()))
+    except InvalidRecordError:
+        raise
+    except Exception as exc:  # a value whose own methods fail (__eq__, __len__, ...)
+        raise _bad(name, None, f"could not be checked ({type(exc).__name__}: {exc})") from exc
+
+
+def field_check(object_type: ObjectType, name: str) -> Callable[[Any], Any]:
+    """The check :func:`validate_payload` applies to top-level field ``name``, as one function.
+
+    ``check(value)`` returns the normalised, strict JSON value or raises what
+    :func:`validate_payload` would raise for a body holding only this field.
+    A mapping compiles it once per destination; string fields take a plain
+    ``str`` inline, without the generic checker.
+
+    Raises:
+        KeyError: ``name`` is not a writable field of ``object_type`` (or is ``custom``).
+    """
+    checker = _FIELDS[object_type][name]
+    if checker is None:
+        raise KeyError(name)
+
+    def generic(value: Any) -> Any:
+        return _check_field(name, checker, value, False)
+
+    spec = _STRING_SPECS.get(checker)
+    if spec is None:
+        return generic
+    low, high = spec
+    high_n = -1 if high is None else high
+
+    def check(value: Any) -> Any:
+        if type(value) is str:
+            n = len(value)
+            if low <= n and (high_n < 0 or n <= high_n) and value.isascii():
+                return value
+        return generic(value)
+
+    return check
+
+
+def custom_check(name: str, *, parse_strings: bool = False) -> Callable[[Any], Any]:
+    """The check of custom attribute ``name``'s value inside :func:`validate_payload`, compiled.
+
+    ``check(value)`` returns what ``validate_payload`` writes at
+    ``custom.<name>`` (coerced by :func:`coerce_custom`, strict JSON) or raises
+    what it would raise for that value alone. The usual values of each type
+    (text for ``Str``/``Txt``, numbers and, with ``parse_strings``, numeric
+    text for ``Num``, ...) are taken inline.
+
+    Raises:
+        UnknownFieldError: ``name`` has no valid type suffix.
+    """
+    kind = custom_type(name)
+    path = f"custom.{name}"
+
+    def generic(value: Any) -> Any:
+        try:
+            checked = coerce_custom(name, value, parse_strings=parse_strings)
+            k = type(checked)
+            return (checked if (k is str and checked.isascii()) or checked is None
+                    else _plain(checked, path, ()))
+        except InvalidRecordError:
+            raise
+        except Exception as exc:
+            raise _bad("custom", None, f"could not be checked ({type(exc).__name__}: {exc})") from exc
+
+    if kind is CustomType.STR or kind is CustomType.TXT:
+        def text(value: Any) -> Any:
+            if type(value) is str and len(value) <= CUSTOM_STR_MAX and value.isascii():
+                return value
+            return generic(value)
+        return text
+    if kind is CustomType.NUM:
+        def number(value: Any) -> Any:
+            n, k = value, type(value)
+            if k is str and parse_strings:
+                text = value.strip()
+                try:
+                    n, k = int(text), int
+                except ValueError:
+                    try:
+                        n, k = float(text), float
+                    except ValueError:
+                        return generic(value)
+            if k is int:
+                if -_EXACT_INT <= n <= _EXACT_INT:
+                    return n
+            elif k is float and n - n == 0.0:
+                return n
+            # anything else (and every error) as coerce_custom words it, from the value given
+            return generic(value)
+        return number
+    if kind is CustomType.BOOL:
+        def boolean(value: Any) -> Any:
+            if value is True or value is False:
+                return value
+            if parse_strings and type(value) is str:
+                text = value.strip().lower()
+                if text in _TRUE:
+                    return True
+                if text in _FALSE:
+                    return False
+            return generic(value)
+        return boolean
+    if kind is CustomType.AT:
+        def instant(value: Any) -> Any:
+            k = type(value)
+            if k is date or k is datetime or k is str:
+                text = utc_text(value)
+                if text is not None:
+                    return text
+            return generic(value)
+        return instant
+    return generic
+
+
 def validate_payload(
     object_type: ObjectType, payload: Mapping[str, Any], *, parse_strings: bool = False
 ) -> dict[str, Any]:
@@ -574,17 +717,7 @@ def validate_payload(
             raise UnknownFieldError(
                 f"unknown {object_type} field {name!r}{hint}", field=str(name)
             ) from None
-        try:
-            checked: Any = (_custom(value, parse_strings) if checker is None
-                            else checker(name, value))
-            kind = type(checked)
-            # strict JSON (see strict_json); plain strings, the most common value, inline
-            out[name] = (checked if (kind is str and checked.isascii()) or checked is None
-                         else _plain(checked, name, ()))
-        except InvalidRecordError:
-            raise
-        except Exception as exc:  # a value whose own methods fail (__eq__, __len__, ...)
-            raise _bad(name, None, f"could not be checked ({type(exc).__name__}: {exc})") from exc
+        out[name] = _check_field(name, checker, value, parse_strings)
     return out
 
 
