@@ -34,7 +34,7 @@ import attrs
 
 from .._core.effects import Flow, Sleep
 from .._core.effects import FlowCancelled as Cancelled
-from .._core.request import Core, RequestSpec, path_segment, request_flow
+from .._core.request import Core, RequestSpec, json_array, json_bytes, path_segment, request_flow
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -322,6 +322,8 @@ class WriteBatch:
     nbytes: int
     #: Send each write as a single request (a batch too small to be worth a job).
     singles: bool = False
+    #: Each write's bulk item, encoded once when it was sized (the body is their array).
+    parts: list[bytes] = attrs.field(factory=list)
 
     @property
     def rows(self) -> list[Row]:
@@ -346,6 +348,7 @@ class Writer:
         self._small = max(small, ctx.single_threshold)
         self._lock = threading.Lock()
         self._open: dict[Op, list[_Write]] = {"create": [], "update": []}
+        self._parts: dict[Op, list[bytes]] = {"create": [], "update": []}
         self._bytes: dict[Op, int] = {"create": 2, "update": 2}
         self._since: dict[Op, float] = {}
 
@@ -359,7 +362,8 @@ class Writer:
         out: list[WriteBatch] = []
         with self._lock:
             for write in writes:
-                size = _size(_bulk_item(ctx, write, op))
+                part = json_bytes(_bulk_item(ctx, write, op))
+                size = len(part) + 1  # and a comma
                 group = self._open[op]
                 if group and (len(group) >= ctx.bulk_size
                               or self._bytes[op] + size > ctx.max_body_bytes):
@@ -367,6 +371,7 @@ class Writer:
                 if not self._open[op]:
                     self._since[op] = now
                 self._open[op].append(write)
+                self._parts[op].append(part)
                 self._bytes[op] += size
             if len(self._open[op]) >= ctx.bulk_size:
                 out.append(self._take(op))
@@ -385,8 +390,9 @@ class Writer:
         return [attrs.evolve(b, singles=len(b.writes) <= self._small) for b in out]
 
     def _take(self, op: Op) -> WriteBatch:
-        batch = WriteBatch(op, self._open[op], self._bytes[op])
+        batch = WriteBatch(op, self._open[op], self._bytes[op], parts=self._parts[op])
         self._open[op] = []
+        self._parts[op] = []
         self._bytes[op] = 2
         self._since.pop(op, None)
         return batch
@@ -396,7 +402,8 @@ def job_flow(ctx: ChunkContext, batch: WriteBatch) -> Flow[list[UpsertResult]]:
     """Step 4-5 for one batch: submit it, read its job once it is due, settle each row."""
     rows = batch.rows
     try:
-        jobs = yield from _submit(ctx, batch.writes, batch.op, singles=batch.singles)
+        jobs = yield from _submit(ctx, batch.writes, batch.op, singles=batch.singles,
+                                  parts=batch.parts)
         for job_id, group, submitted in jobs:
             yield from _collect(ctx, job_id, group, submitted, batch.op)
     except Cancelled as exc:
@@ -843,6 +850,7 @@ def _rejected_index(exc: BadRequestError, size: int) -> int | None:
 
 def _submit(
     ctx: ChunkContext, group: list[_Write], op: Op, *, singles: bool = False,
+    parts: Sequence[bytes] = (),
 ) -> Flow[list[tuple[str, list[_Write], float]]]:
     """Submit one bulk job; isolate invalid or oversized items when Kustomer refuses the request.
 
@@ -854,14 +862,16 @@ def _submit(
         return []
     method = "POST" if op == "create" else "PUT"
     path = f"{ctx.kind.collection}/bulk"
-    items = [_bulk_item(ctx, w, op) for w in group]
+    if len(parts) != len(group):
+        parts = [json_bytes(_bulk_item(ctx, w, op)) for w in group]
+    body = json_array(parts)
     for write in group:
         write.row.sent = True
     # Items with ``rev`` make a bulk update non-idempotent (see _readback.update_flow).
-    idempotent = op == "update" and not any("rev" in item for item in items)
+    idempotent = op == "update" and (ctx.kind is COMPANY or not any("rev" in w.body for w in group))
     try:
         response = yield from request_flow(ctx.core, RequestSpec(
-            method=method, path=path, json=items, idempotent=idempotent))
+            method=method, path=path, content=body, idempotent=idempotent))
     except FATAL_ERRORS:
         raise
     except BadRequestError as exc:
@@ -881,7 +891,7 @@ def _submit(
             write.row.sent = False
         if exc.status == 413:
             # Too large for Kustomer: learn the budget, and split.
-            ctx.max_body_bytes = min(ctx.max_body_bytes, max(1_000, len(json.dumps(items)) - 1))
+            ctx.max_body_bytes = min(ctx.max_body_bytes, max(1_000, len(body) - 1))
             return (yield from _halves(ctx, group, op, exc))
         for write in group:
             _finish(ctx, write.row, failure_outcome(exc), error=exc)
