@@ -278,12 +278,16 @@ class APIConnectionError(KustomerError):
     """No response arrived: connection refused, reset, or dropped mid-answer.
 
     ``host`` is the host (and port) that did not answer, when known.
+    ``sent`` is ``False`` when the request surely never left (no connection
+    could be made or taken from the pool), so it cannot have been applied.
     """
 
-    def __init__(self, message: str, *, method: str, path: str, host: str | None = None) -> None:
+    def __init__(self, message: str, *, method: str, path: str, host: str | None = None,
+                 sent: bool = True) -> None:
         self.method = method
         self.path = path
         self.host = host
+        self.sent = sent
         super().__init__(f"{method} {path}: {message}")
 
 

@@ -175,16 +175,17 @@ class Core:
 def _transport_error(exc: httpx.TransportError, spec: RequestSpec, host: str) -> APIConnectionError:
     # httpx's own text ("Name or service not known") names no host: say which one failed.
     path = spec.path
+    sent = not safe_to_resend(exc, idempotent=False)
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(
             f"timed out waiting for {host} ({type(exc).__name__}); raise timeout= if "
             "Kustomer is slow for you",
-            method=spec.method, path=path, host=host,
+            method=spec.method, path=path, host=host, sent=sent,
         )
     return APIConnectionError(
         f"no response from {host} ({type(exc).__name__}: {exc}); check the network and the "
         "host (org=, region=, base_url= or KUSTOMER_ORG/KUSTOMER_REGION/KUSTOMER_BASE_URL)",
-        method=spec.method, path=path, host=host,
+        method=spec.method, path=path, host=host, sent=sent,
     )
 
 

@@ -67,6 +67,8 @@ _ITEM_ERROR = frozenset({"error", "failed", "failure", "errored"})
 _POINTER_INDEX = re.compile(r"^/?(?:data/)?(\d+)(?:/|$)")
 #: Unreadable answers in a row about one bulk job before it is settled by lookups instead.
 _JOB_READ_ATTEMPTS = 3
+#: Submissions of one bulk request that never left (no connection) before its rows fail.
+_UNSENT_ATTEMPTS = 3
 #: Kustomer answers 413 above 100 KB on most endpoints (KUSTOMER_API.md, "Body size").
 DEFAULT_MAX_BODY_BYTES = 100_000
 
@@ -850,7 +852,7 @@ def _rejected_index(exc: BadRequestError, size: int) -> int | None:
 
 def _submit(
     ctx: ChunkContext, group: list[_Write], op: Op, *, singles: bool = False,
-    parts: Sequence[bytes] = (),
+    parts: Sequence[bytes] = (), attempt: int = 1,
 ) -> Flow[list[tuple[str, list[_Write], float]]]:
     """Submit one bulk job; isolate invalid or oversized items when Kustomer refuses the request.
 
@@ -896,7 +898,22 @@ def _submit(
         for write in group:
             _finish(ctx, write.row, failure_outcome(exc), error=exc)
         return []
-    except (APIConnectionError, APIResponseValidationError):
+    except APIConnectionError as exc:
+        if exc.sent or attempt >= _UNSENT_ATTEMPTS:
+            if not exc.sent:
+                for write in group:
+                    write.row.sent = False
+                    _finish(ctx, write.row, Outcome.FAILED, error=exc,
+                            reason=f"{reason_of(exc)} (not sent: not written)")
+                return []
+            return (yield from _uncertain_submission(ctx, group, op))
+        # The request never left (no connection to be had): it cannot have been
+        # applied, so wait and send it again rather than settle each row by lookups.
+        for write in group:
+            write.row.sent = False
+        yield Sleep(5.0 * attempt)
+        return (yield from _submit(ctx, group, op, parts=parts, attempt=attempt + 1))
+    except APIResponseValidationError:
         return (yield from _uncertain_submission(ctx, group, op))
     data = response.data if isinstance(response.data, Mapping) else {}
     job_id = data.get("id")

@@ -173,3 +173,50 @@ def test_writer_drains_a_handful_as_single_requests() -> None:
     drained = {b.op: b for b in writer.drain()}
     assert drained["create"].singles and len(drained["create"].writes) == 3
     assert not drained["update"].singles and len(drained["update"].writes) == 9
+
+
+class _Unreachable(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Refuses the first ``n`` bulk creates before they leave (as a full pool or a refused
+    connection does), then lets everything through to the emulator."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    def _refuse(self, request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path == "/v1/customers/bulk" and self.left:
+            self.left -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._refuse(request)
+        response: httpx.Response = self.inner.handle_request(request)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._refuse(request)
+        response: httpx.Response = await self.inner.handle_async_request(request)
+        return response
+
+
+def test_a_bulk_request_that_never_left_is_sent_again_not_settled_by_lookups(flavor: str) -> None:
+    emu = _emulator()
+    client = make_client(flavor, transport=_Unreachable(emu.transport, 4), base_url=emu.base_url,
+                         clock=emu.clock, max_retries=2)
+    report = _sync(flavor, client, _rows(200))
+    assert report.created == 200, report.summary()
+    counts = emu.counts_by_endpoint()
+    # Nothing reached Kustomer from the refused attempts: no lookups, no single creates.
+    assert counts.get("POST /v1/customers/bulk") == 2, counts
+    assert not any(endpoint.startswith("GET /v1/customers/") for endpoint in counts), counts
+    assert "POST /v1/customers" not in counts, counts
+
+
+def test_a_bulk_request_that_never_leaves_fails_its_rows_as_not_written(flavor: str) -> None:
+    emu = _emulator()
+    client = make_client(flavor, transport=_Unreachable(emu.transport, 1_000), base_url=emu.base_url,
+                         clock=emu.clock, max_retries=1)
+    report = _sync(flavor, client, _rows(100))
+    assert report.failed == 100, report.summary()
+    assert all("not written" in (f.reason or "") for f in report.failures)
+    assert len(emu.customers) == 0
+    assert not any(endpoint.startswith("GET /v1/customers/") for endpoint in emu.counts_by_endpoint())
