@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = ["EmulatorServer"]
 
+
+class _Server(ThreadingHTTPServer):
+    # A client with a full connection pool opens many connections at once; the
+    # default listen backlog of 5 would drop some of them under load.
+    request_queue_size = 128
+
 _TIMEOUT_HOLD = 60.0
 """Seconds an injected timeout holds a connection open with no answer."""
 
@@ -85,7 +91,7 @@ class EmulatorServer:
                 # The emulator keeps its own request log (emu.requests).
                 return
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd = _Server((host, port), Handler)
         self._httpd.daemon_threads = True
         address = self._httpd.server_address
         self.host, self.port = str(address[0]), int(address[1])
