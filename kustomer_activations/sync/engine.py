@@ -393,6 +393,7 @@ def _open_link(run: _Run, kind: ObjectKind) -> StateLink | None:
     options = run.options
     if options.state is None:
         return None
+    run.ctx.snapshots = True
     store, close = open_store(options.state)
     try:
         return StateLink(

@@ -104,9 +104,9 @@ class BulkTiming:
         """A job was found finished ``elapsed`` seconds after it was accepted."""
         with self._lock:
             self.jobs += 1
-            self.floor *= 0.995
+            self.floor *= 0.999
             if first_read:
-                self.estimate = max(0.1, self.floor * 1.1, self.estimate * 0.97)
+                self.estimate = max(0.1, self.floor * 1.1, self.estimate * 0.99)
 
     def unfinished(self, elapsed: float) -> None:
         """A job was found still running ``elapsed`` seconds after it was accepted."""
@@ -210,6 +210,8 @@ class ChunkContext:
     policy: WritePolicy = attrs.field(factory=WritePolicy)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notes: list[str] = attrs.field(factory=list)
+    #: Whether rows keep what Kustomer will hold after their write (a state store wants it).
+    snapshots: bool = False
     forms: SearchForms = attrs.field(init=False)
     fatal: BaseException | None = None
 
@@ -594,7 +596,7 @@ def _decide(
             except InvalidRecordError as exc:
                 _finish(ctx, row, Outcome.INVALID, error=exc)
                 continue
-            row.after = snapshot_of(ctx, row, None, plan.body)
+            _keep_after(ctx, row, None, plan.body)
             creates.append(_Write(row, plan.body, plan.fields, Outcome.CREATED))
         elif ctx.mode == "create_only":
             _finish(ctx, row, Outcome.SKIPPED, id=found[0][0].id,
@@ -621,13 +623,18 @@ def _decide(
                 _finish(ctx, row, Outcome.FAILED, reason="the matched object no longer holds "
                         "the key (changed while it was read): not written; run again")
             elif update is None:
-                row.after = snapshot_of(ctx, row, live, {})
+                _keep_after(ctx, row, live, {})
                 _finish(ctx, row, Outcome.UNCHANGED, id=live.id)
             else:
-                row.after = snapshot_of(ctx, row, live, update.body)
+                _keep_after(ctx, row, live, update.body)
                 updates.append(_Write(row, {"id": live.id, **update.body}, update.fields,
                                       Outcome.UPDATED))
     return creates, updates
+
+
+def _keep_after(ctx: ChunkContext, row: Row, live: Any, body: Mapping[str, Any]) -> None:
+    if ctx.snapshots:
+        row.after = snapshot_of(ctx, row, live, body)
 
 
 def snapshot_of(ctx: ChunkContext, row: Row, live: Any, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -688,10 +695,10 @@ def _decide_by_id(ctx: ChunkContext, rows: list[Row]) -> list[_Write]:
             row.known_id = row.snapshot = None  # look it up by its key instead
             continue
         if update is None:
-            row.after = snapshot_of(ctx, row, obj, {})
+            _keep_after(ctx, row, obj, {})
             _finish(ctx, row, Outcome.UNCHANGED, id=obj.id)
             continue
-        row.after = snapshot_of(ctx, row, obj, update.body)
+        _keep_after(ctx, row, obj, update.body)
         updates.append(_Write(row, {"id": obj.id, **update.body}, update.fields, Outcome.UPDATED))
     return updates
 
@@ -720,7 +727,7 @@ def _refind(ctx: ChunkContext, row: Row) -> Flow[None]:
     except InvalidRecordError as exc:
         _finish(ctx, row, Outcome.INVALID, error=exc)
         return
-    row.after = snapshot_of(ctx, row, None, plan.body)
+    _keep_after(ctx, row, None, plan.body)
     yield from _single(ctx, _Write(row, plan.body, plan.fields, Outcome.CREATED), "create")
 
 
