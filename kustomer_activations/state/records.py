@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+import html
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -281,3 +282,24 @@ class StateSummary:
         if not self.syncs:
             return f"{self.path}: no syncs"
         return "\n".join([f"{self.path}:", *(f"  {s}" for s in self.syncs)])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the summary's text."""
+        printer.text("StateSummary(...)" if cycle else str(self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one table row per sync (every value escaped)."""
+        esc = html.escape
+        head = ("<tr><th>sync</th><th>object</th><th>key</th><th>rows known</th>"
+                "<th>failed</th><th>pending</th><th>last run</th><th>running</th></tr>")
+        rows = []
+        for s in self.syncs:
+            r = s.last_run
+            last = "never" if r is None else f"{r.status}, {_when(r.started_at)} UTC"
+            running = "" if s.lock is None else f"pid {s.lock.pid} on {s.lock.host}"
+            rows.append("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
+                s.sync, s.object_type, s.key_label, f"{s.rows_known:,}", f"{s.rows_failed:,}",
+                f"{s.rows_pending:,}", last, running)) + "</tr>")
+        body = "".join(rows) or "<tr><td colspan='8'>no syncs</td></tr>"
+        return (f"<div><strong>State file</strong> <code>{esc(self.path)}</code>"
+                f"<table>{head}{body}</table></div>")

@@ -299,3 +299,21 @@ def test_the_file_is_wal_and_its_key_is_the_primary_index(store: SqliteStateStor
 def test_bad_intents_are_refused(store: SqliteStateStore) -> None:
     with store.open_run("s", "customer", "externalId") as run, pytest.raises(ValueError, match="op"):
         run.record_intents([Intent(key_value="a", op="delete")])  # type: ignore[arg-type]
+
+
+def test_the_summary_displays_in_notebooks_with_every_value_escaped(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    with store.open_run("<b>nightly</b>", "customer", "externalId") as run:
+        run.record_outcomes([StateOutcome(key_value="c-1", outcome=Outcome.REJECTED, reason="bad")])
+    summary = store.summary()
+    html_text = summary._repr_html_()
+    assert "&lt;b&gt;nightly&lt;/b&gt;" in html_text and "<b>nightly</b>" not in html_text
+    assert "<td>1</td>" in html_text  # rows known, and failed
+    printed: list[str] = []
+
+    class Printer:
+        def text(self, value: str) -> None:
+            printed.append(value)
+
+    summary._repr_pretty_(Printer(), False)
+    assert printed == [str(summary)] and "1 failed" in printed[0]
