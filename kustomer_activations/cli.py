@@ -503,7 +503,10 @@ def cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
         display = ProgressDisplay(f"{plan.object_type} sync", sys.stderr, time_label="elapsed")
     options: dict[str, Any] = {}
     if plan.state is not None:
-        options["state"] = plan.state
+        options.update(state=plan.state, sync_name=args.sync_name, full_resync=args.full_resync,
+                       retry_failed_only=args.retry_failed_only)
+    elif args.full_resync or args.retry_failed_only:
+        raise UsageError("--full-resync and --retry-failed-only need --state FILE")
     error: BaseException | None = None
     code = 0
     with plan.client:
@@ -821,6 +824,38 @@ def _write_json(out: TextIO, document: Mapping[str, Any]) -> None:
 
 # -- emulator ------------------------------------------------------------------------
 
+def cmd_state(args: argparse.Namespace, out: TextIO) -> int:
+    """``state summary|reset FILE``: what a state file remembers, or forget one sync."""
+    from .state import SqliteStateStore
+
+    if not os.path.exists(args.file):
+        raise UsageError(f"state file {args.file} does not exist")
+    if args.action == "reset" and not args.sync_name:
+        raise UsageError("state reset needs --sync-name NAME (the sync to forget)")
+    store = SqliteStateStore(args.file)
+    try:
+        if args.action == "reset":
+            removed = store.reset(args.sync_name)
+            print(f"forgot sync {args.sync_name!r}: {removed:,} rows removed from {args.file}",
+                  file=out)
+            return 0
+        summary = store.summary(args.sync_name)
+        if args.json:
+            print(json.dumps([{
+                "sync": s.sync, "object_type": s.object_type, "key": s.key_label,
+                "rows_known": s.rows_known, "rows_failed": s.rows_failed,
+                "rows_pending": s.rows_pending,
+                "last_run": None if s.last_run is None else {
+                    "status": s.last_run.status, "started_at": s.last_run.started_at,
+                    "ended_at": s.last_run.ended_at, "outcomes": dict(s.last_run.outcomes)},
+            } for s in summary.syncs], indent=2), file=out)
+        else:
+            print(summary, file=out)
+        return 0
+    finally:
+        store.close()
+
+
 def cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
     """``emulator serve``: ``python -m kustomer_activations.testing`` with the remaining arguments.
 
@@ -932,6 +967,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--state", metavar="FILE",
                       help="remember what was synced in FILE (SQLite), so unchanged rows are "
                            "skipped next time")
+    sync.add_argument("--sync-name", default="default", metavar="NAME",
+                      help="the sync's name in the --state file (several syncs can share one "
+                           "file; default: default)")
+    sync.add_argument("--full-resync", action="store_true",
+                      help="with --state: look every row up again (ids are kept)")
+    sync.add_argument("--retry-failed-only", action="store_true",
+                      help="with --state: sync only the rows that failed last time")
     sync.add_argument("--json", action="store_true",
                       help="print the report as JSON on stdout")
     sync.add_argument("--no-progress", action="store_true",
@@ -967,6 +1009,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     check.set_defaults(command=cmd_check, parser=check)
+
+    state = sub.add_parser(
+        "state", help="show or reset what a --state file remembers",
+        description="'state summary FILE' shows each sync's rows, failures and last run; "
+                    "'state reset FILE --sync-name NAME' forgets one sync (its next run looks "
+                    "every row up again).",
+    )
+    state.add_argument("action", choices=("summary", "reset"))
+    state.add_argument("file", metavar="FILE", help="the state file (SQLite)")
+    state.add_argument("--sync-name", metavar="NAME",
+                       help="the sync to show, or to reset (required for reset)")
+    state.add_argument("--json", action="store_true", help="print the summary as JSON")
+    state.set_defaults(command=cmd_state, parser=state)
 
     emulator = sub.add_parser(
         "emulator", add_help=False, help="serve the Kustomer emulator over HTTP ('emulator serve')",
