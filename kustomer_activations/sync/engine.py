@@ -443,6 +443,11 @@ class _Pipeline:
         self.ready: deque[WriteBatch] = deque()
         self.jobs = 0
         self.bytes = 0
+        #: Batches launched and not done, to tell those still waiting to be sent.
+        self._launched: list[WriteBatch] = []
+        #: Batches launched but not yet sent (waiting for a slot of the rate budget), at most:
+        #: when the budget, not Kustomer's jobs, is the limit, rows wait in no queue but this.
+        self.max_unsent = max(2, run.options.concurrency)
 
     def decided(self, decided: Decided) -> list[UpsertResult]:
         """Take a chunk's decision; returns its rows settled already."""
@@ -466,15 +471,19 @@ class _Pipeline:
             return None
         if self.jobs and self.bytes + self.ready[0].nbytes > options.max_bytes_in_flight:
             return None
+        if sum(1 for b in self._launched if not b.writes[0].row.sent) >= self.max_unsent:
+            return None
         batch = self.ready.popleft()
         self.jobs += 1
         self.bytes += batch.nbytes
+        self._launched.append(batch)
         return batch
 
     def done(self, batch: WriteBatch) -> None:
         """A batch's job flow ended."""
         self.jobs -= 1
         self.bytes -= batch.nbytes
+        self._launched.remove(batch)
 
     @property
     def backlogged(self) -> bool:
@@ -538,7 +547,7 @@ def stream(
         done: set[Future[Any]] = set()
         if decides or jobs:
             pending: set[Future[Any]] = {*decides, *jobs}
-            done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
         for future in done:
             if future in decides:
                 decides.discard(future)
@@ -700,7 +709,7 @@ async def astream(
 
     async def harvest(tasks: anyio.abc.TaskGroup) -> None:
         nonlocal decides
-        with anyio.move_on_after(1.0):
+        with anyio.move_on_after(0.1):
             batch, value = await done_receive.receive()
             if batch is None:
                 decides -= 1

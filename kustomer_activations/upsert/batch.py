@@ -317,7 +317,7 @@ def decide_flow(ctx: ChunkContext, rows: list[Row]) -> Flow[Decided]:
     return Decided([r.result for r in rows if r.result is not None], creates, updates)
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class WriteBatch:
     """Writes of one kind (``create`` or ``update``) to send as one bulk request."""
 
