@@ -124,6 +124,7 @@ class _Preparer:
         self._options = options
         self._schema = schema
         self._seen = KeyIndex()
+        self._checked: tuple[str, ...] = ()
 
     def prepare(self, index: int, source: Any) -> Row | UpsertResult:
         ctx, key = self._ctx, self._options.key
@@ -133,7 +134,10 @@ class _Preparer:
             raw, key_value = _flows.key_of(key, mapped)
             custom = mapped.payload.get("custom")
             if self._schema is not None and custom:
-                self._schema.check(custom.keys())
+                names = tuple(custom)
+                if names != self._checked:  # rows of one mapping repeat the same names
+                    self._schema.check(names)
+                    self._checked = names
             first = self._seen.first_row(key_value, index)
             if first != index:
                 raise InvalidRecordError(
@@ -152,7 +156,7 @@ class _Preparer:
 
 
 def _as_mapping(source: Any) -> Mapping[str, Any]:
-    if isinstance(source, Mapping):
+    if type(source) is dict or isinstance(source, Mapping):
         return source
     to_payload = getattr(source, "to_payload", None)
     if callable(to_payload):

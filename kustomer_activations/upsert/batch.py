@@ -104,7 +104,7 @@ class BulkTiming:
         """A job was found finished ``elapsed`` seconds after it was accepted."""
         with self._lock:
             self.jobs += 1
-            self.floor *= 0.999
+            self.floor *= 0.9999  # jobs that get faster lower it, slowly: early reads cost requests
             if first_read:
                 self.estimate = max(0.1, self.floor * 1.1, self.estimate * 0.99)
 
@@ -112,8 +112,11 @@ class BulkTiming:
         """A job was found still running ``elapsed`` seconds after it was accepted."""
         with self._lock:
             self.early += 1
+            # Steps of 1.5: a slow job costs a few early reads of the first job only (the
+            # others wait for the new estimate), and the estimate overshoots by at most
+            # half, not holding twice the jobs in flight that the true duration needs.
             self.floor = max(self.floor, elapsed)
-            self.estimate = min(900.0, max(self.estimate, elapsed * 2.0, self.floor * 1.1))
+            self.estimate = min(900.0, max(self.estimate, elapsed * 1.5, self.floor * 1.1))
 
     def observe(self, *, first_poll_done: bool, polls: int) -> None:
         """Compatibility shim: a job finished after ``polls`` reads."""
