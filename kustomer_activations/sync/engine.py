@@ -94,6 +94,10 @@ class _Preparer:
         self._schema = schema
         self._seen = KeyIndex()
 
+    def close(self) -> None:
+        """Delete the key index's spill file, if any."""
+        self._seen.close()
+
     def prepare(self, index: int, source: Any) -> Row | UpsertResult:
         ctx, key = self._ctx, self._options.key
         key_value: str | None = None
@@ -416,6 +420,7 @@ def stream(
                 run.record(future.result())
         pending.clear()
         run.close_out()
+        preparer.close()
     run.finish()
 
 
@@ -532,6 +537,7 @@ async def astream(
     finally:
         # No task runs any more (however the block was left): count each open row once.
         run.close_out()
+        preparer.close()
     run.reraise()
     run.finish()
 
