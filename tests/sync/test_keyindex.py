@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kustomer_activations.sync import engine
 from kustomer_activations.sync.keyindex import KeyIndex, KeyStore, SqliteKeyStore, key_digest
+from kustomer_activations.testing import KustomerEmulator, VirtualClock
+
+from ..helpers import drive, make_client
 
 
 class Stores:
@@ -161,3 +165,19 @@ def test_behaves_like_a_dict(tmp_path_factory: pytest.TempPathFactory, keys: lis
             assert index.first_row(key, row) == model.setdefault(key, row)
         assert len(index) == len(model)
     assert list(directory.iterdir()) == []
+
+
+def test_a_sync_finds_duplicates_after_the_spill_and_removes_the_file(
+    flavor: str, stores: Stores, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "KeyIndex",
+                        lambda: KeyIndex(memory_keys=5, buffer_keys=4, store=stores))
+    emu = KustomerEmulator(clock=VirtualClock())
+    client = make_client(flavor, transport=emu.transport, base_url=emu.base_url, clock=emu.clock)
+    rows = [{"externalId": f"ext-{i}", "name": f"Customer {i}"} for i in range(30)]
+    rows.append({"externalId": "ext-2", "name": "Second copy"})
+    report = drive(flavor, client, lambda c: c.customers.upsert_many(rows, chunk_size=7))
+    assert (report.created, report.invalid) == (30, 1)
+    assert report.failures[0].row == 30 and "row 2" in (report.failures[0].reason or "")
+    assert len(stores.made) == 1
+    assert list(stores.directory.iterdir()) == []  # the engine closed the index
