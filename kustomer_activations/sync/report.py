@@ -14,9 +14,13 @@ import attrs
 from ..errors import KustomerError
 from ..results import FAILURE_OUTCOMES, Outcome, UpsertResult
 
-__all__ = ["SyncCancelledError", "SyncFailuresError", "SyncReport", "read_failures"]
+__all__ = ["DEFAULT_MAX_FAILURES", "SyncCancelledError", "SyncFailuresError", "SyncReport",
+           "read_failures"]
 
 _META = ("_row", "_outcome", "_reason")
+
+#: Failed rows a report keeps by default (``SyncReport(max_failures=...)``).
+DEFAULT_MAX_FAILURES = 100_000
 
 
 @attrs.define(kw_only=True)
@@ -30,7 +34,11 @@ class SyncReport:
         dry_run: True when nothing was written (outcomes say what *would* happen).
         counts: rows per :class:`~kustomer_activations.Outcome`.
         failures: the results of failed rows (ambiguous, invalid, rejected,
-            failed), each with its row number, reason and source record.
+            failed), each with its row number, reason and source record;
+            the first ``max_failures`` of them. Successful rows are only counted.
+        max_failures: how many failures to keep (``None``: all of them), so
+            an input that fails row after row cannot fill the memory.
+        failures_dropped: failed rows counted but not kept in ``failures``.
         requests: HTTP requests sent (retries included).
         duration: seconds from start to finish (on the client's clock).
         cancelled: True when the sync was interrupted; rows not completed
@@ -50,6 +58,8 @@ class SyncReport:
     duration: float = 0.0
     cancelled: bool = False
     notes: list[str] = attrs.field(factory=list)
+    max_failures: int | None = DEFAULT_MAX_FAILURES
+    failures_dropped: int = 0
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
 
     def add(self, result: UpsertResult) -> None:
@@ -57,6 +67,10 @@ class SyncReport:
         with self._lock:
             self.counts[result.outcome] += 1
             if result.outcome in FAILURE_OUTCOMES:
+                if self.max_failures is not None and len(self.failures) >= self.max_failures:
+                    self.failures_dropped += 1
+                    return
+                _drop_tracebacks(result.error)
                 self.failures.append(result)
 
     @property
@@ -141,6 +155,9 @@ class SyncReport:
             lines.append(f"  row {failure.row}: {failure.describe()}")
         if len(self.failures) > 5:
             lines.append(f"  ... and {len(self.failures) - 5} more failures")
+        if self.failures_dropped:
+            lines.append(f"  {self.failures_dropped} more failed rows counted but not kept "
+                         f"(max_failures={self.max_failures})")
         if verb:
             lines[0] = lines[0].replace("rows:", f"rows ({verb}written):", 1)
         return "\n".join(lines)
@@ -167,11 +184,12 @@ class SyncReport:
             "duration": self.duration,
             "cancelled": self.cancelled,
             "failures": len(self.failures),
+            "failures_dropped": self.failures_dropped,
             "notes": list(self.notes),
         }
 
     def export_failures(self, path: str | Path) -> int:
-        """Write the failed rows to ``.csv`` or ``.jsonl``; returns the count written.
+        """Write the failed rows kept to ``.csv`` or ``.jsonl``; returns the count written.
 
         Each line holds the source record as given plus ``_row``,
         ``_outcome`` and ``_reason``; :func:`read_failures` reads the source
@@ -197,6 +215,16 @@ class SyncReport:
         else:
             raise ValueError(f"export_failures() writes .csv or .jsonl, not {target.suffix!r}")
         return len(rows)
+
+
+def _drop_tracebacks(error: BaseException | None) -> None:
+    # A chunk-wide error's traceback holds the flow's frames, and they the whole chunk
+    # of rows: kept with a failure, it would keep every row of that chunk alive.
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
 
 
 def _failure_row(result: UpsertResult) -> dict[str, Any]:

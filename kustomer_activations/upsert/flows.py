@@ -146,7 +146,7 @@ class Caches:
 
     #: How many recently written keys are remembered (at least half of them
     #: always), and for how long (seconds). The search index lags by seconds.
-    RECENT_MAX = 50_000
+    RECENT_MAX = 20_000
     RECENT_SECONDS = 900.0
     #: How many company ids (by external id) are remembered, at least half of them always.
     COMPANY_IDS_MAX = 50_000
