@@ -279,10 +279,15 @@ class KeyIndex:
         return row
 
     def _spill(self) -> None:
-        table, self._table = self._table, None
+        table = self._table
         assert table is not None
-        self._store = self._make_store()
-        self._store.add_many(table.items(self._digest))
+        store = self._make_store()  # should this raise (no temporary directory), nothing changed
+        try:
+            store.add_many(table.items(self._digest))
+        except BaseException:
+            store.close()
+            raise
+        self._store, self._table = store, None
         # Only the 64-bit hashes are left when the filter is made: the table and the
         # filter at once would raise the peak memory by the filter's size.
         hashes = table.hashes

@@ -181,3 +181,24 @@ def test_a_sync_finds_duplicates_after_the_spill_and_removes_the_file(
     assert report.failures[0].row == 30 and "row 2" in (report.failures[0].reason or "")
     assert len(stores.made) == 1
     assert list(stores.directory.iterdir()) == []  # the engine closed the index
+
+
+def test_a_failed_spill_leaves_the_index_whole(stores: Stores) -> None:
+    attempts: list[int] = []
+
+    def flaky() -> KeyStore:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("no space left on device")
+        return stores()
+
+    with KeyIndex(memory_keys=2, store=flaky) as index:
+        index.first_row("a", 0)
+        index.first_row("b", 1)
+        with pytest.raises(OSError, match="no space"):
+            index.first_row("c", 2)
+        assert not stores.made
+        assert index.first_row("a", 3) == 0
+        assert index.first_row("d", 4) == 4  # spills now
+        assert len(stores.made) == 1 and index.spilled
+        assert [index.first_row(k, 9) for k in "abcd"] == [0, 1, 2, 4]
