@@ -126,6 +126,10 @@ class _Preparer:
         self._seen = KeyIndex()
         self._checked: tuple[str, ...] = ()
 
+    def close(self) -> None:
+        """Delete the key index's spill file, if any."""
+        self._seen.close()
+
     def prepare(self, index: int, source: Any) -> Row | UpsertResult:
         ctx, key = self._ctx, self._options.key
         key_value: str | None = None
@@ -622,6 +626,7 @@ def stream(
         decides.clear()
         jobs.clear()
         run.close_out()
+        preparer.close()
         _end_state(run, completed and run.error is None)
     run.finish()
 
@@ -803,6 +808,7 @@ async def astream(
     finally:
         # No task runs any more (however the block was left): count each open row once.
         run.close_out()
+        preparer.close()
         if run.link is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_end_state, run, finished and run.error is None

@@ -16,7 +16,8 @@ import attrs
 from ..errors import KustomerError
 from ..results import FAILURE_OUTCOMES, Outcome, UpsertResult
 
-__all__ = ["SyncCancelledError", "SyncFailuresError", "SyncReport", "read_failures"]
+__all__ = ["DEFAULT_MAX_FAILURES", "SyncCancelledError", "SyncFailuresError", "SyncReport",
+           "read_failures"]
 
 _META = ("_row", "_outcome", "_reason")
 
@@ -37,6 +38,9 @@ def plural(count: int, word: str) -> str:
     """``"1 row"``, ``"2 rows"``, ``"1,000 rows"``."""
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
+#: Failed rows a report keeps by default (``SyncReport(max_failures=...)``).
+DEFAULT_MAX_FAILURES = 100_000
+
 
 @attrs.define(kw_only=True)
 class SyncReport:
@@ -49,7 +53,11 @@ class SyncReport:
         dry_run: True when nothing was written (outcomes say what *would* happen).
         counts: rows per :class:`~kustomer_activations.Outcome`.
         failures: the results of failed rows (ambiguous, invalid, rejected,
-            failed), each with its row number, reason and source record.
+            failed), each with its row number, reason and source record;
+            the first ``max_failures`` of them. Successful rows are only counted.
+        max_failures: how many failures to keep (``None``: all of them), so
+            an input that fails row after row cannot fill the memory.
+        failures_dropped: failed rows counted but not kept in ``failures``.
         requests: HTTP requests sent (retries included).
         duration: seconds from start to finish (on the client's clock).
         cancelled: True when the sync was interrupted; rows not completed
@@ -81,6 +89,8 @@ class SyncReport:
     #: has (never deleted: Kustomer's Update or Create), and the first of their keys.
     gone_from_source: int = 0
     gone_keys: list[str] = attrs.field(factory=list)
+    max_failures: int | None = DEFAULT_MAX_FAILURES
+    failures_dropped: int = 0
     _kept: list[UpsertResult] = attrs.field(factory=list, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
 
@@ -95,6 +105,10 @@ class SyncReport:
             self.counts[result.outcome] += 1
             failed = result.outcome in FAILURE_OUTCOMES
             if failed:
+                if self.max_failures is not None and len(self.failures) >= self.max_failures:
+                    self.failures_dropped += 1
+                    return
+                _drop_tracebacks(result.error)
                 self.failures.append(result)
             if self.keep == "all":
                 # The source record stays only on failures (to export them): a kept
@@ -210,6 +224,9 @@ class SyncReport:
             lines.append(f"  row {failure.row}: {failure.describe()}")
         if len(self.failures) > len(first):
             lines.append(f"  ... and {plural(len(self.failures) - len(first), 'more failure')}")
+        if self.failures_dropped:
+            lines.append(f"  {plural(self.failures_dropped, 'more failed row')} counted but not "
+                         f"kept (max_failures={self.max_failures})")
         return "\n".join(lines)
 
     def _title(self) -> str:
@@ -330,11 +347,12 @@ class SyncReport:
             "simulated": self.simulated,
             "cancelled": self.cancelled,
             "failures": len(self.failures),
+            "failures_dropped": self.failures_dropped,
             "notes": list(self.notes),
         }
 
     def export_failures(self, path: str | Path) -> int:
-        """Write the failed rows to ``.csv`` or ``.jsonl``; returns the count written.
+        """Write the failed rows kept to ``.csv`` or ``.jsonl``; returns the count written.
 
         Each line holds the source record as given plus ``_row``,
         ``_outcome`` and ``_reason``; :func:`read_failures` reads the source
@@ -360,6 +378,16 @@ class SyncReport:
         else:
             raise ValueError(f"export_failures() writes .csv or .jsonl, not {target.suffix!r}")
         return len(rows)
+
+
+def _drop_tracebacks(error: BaseException | None) -> None:
+    # A chunk-wide error's traceback holds the flow's frames, and they the whole chunk
+    # of rows: kept with a failure, it would keep every row of that chunk alive.
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
 
 
 def _failure_row(result: UpsertResult) -> dict[str, Any]:

@@ -6,10 +6,11 @@ Each function is a generator run by the sync or the async client (see
 
 from __future__ import annotations
 
+import struct
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from hashlib import blake2b
+from typing import Any, Literal, TypeVar, cast
 
 from .._core.effects import Flow
 from .._core.request import Core, RequestSpec, path_segment, request_flow
@@ -51,6 +52,7 @@ from .readback import (
 )
 
 __all__ = [
+    "BoundedMap",
     "Caches",
     "Found",
     "Mode",
@@ -70,23 +72,98 @@ SEARCH_PATH = "/v1/customers/search"
 SEARCH_PAGE_SIZE = 500
 SEARCH_MAX_PAGES = 100
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedMap(MutableMapping[K, V]):
+    """A thread-safe mapping of at most ``limit`` entries that forgets the least used.
+
+    Two generations of plain dicts (an ``OrderedDict`` costs ~100 more bytes
+    per entry): new entries and hits go to the young one; when it holds
+    ``limit // 2``, the old one is dropped and the young one becomes old. So
+    the ``limit // 2`` most recently used entries are always kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 2:
+            raise ValueError("limit must be at least 2")
+        self.limit = limit
+        self._young: dict[K, V] = {}
+        self._old: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def _put(self, key: K, value: V) -> None:
+        self._young[key] = value
+        if len(self._young) >= self.limit // 2:
+            self._old, self._young = self._young, {}
+
+    def __getitem__(self, key: K) -> V:
+        with self._lock:
+            if key in self._young:
+                return self._young[key]
+            value = self._old.pop(key)  # KeyError when absent
+            self._put(key, value)
+            return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        with self._lock:
+            self._old.pop(key, None)
+            self._put(key, value)
+
+    def __delitem__(self, key: K) -> None:
+        with self._lock:
+            found = self._young.pop(key, self) is not self
+            found = self._old.pop(key, self) is not self or found
+        if not found:
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._young or key in self._old
+
+    def __iter__(self) -> Iterator[K]:
+        with self._lock:
+            keys = [*self._old, *(k for k in self._young if k not in self._old)]
+        return iter(keys)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._young) + sum(1 for k in self._old if k not in self._young)
+
+
+_STAMP = struct.Struct("<d")
+
+
 class Caches:
     """Per-org lookups worth remembering: custom-attribute metadata, company ids.
 
     Shared by a client and its ``with_options`` copies; thread-safe enough for
     idempotent fills (two threads may both fetch; both store the same answer).
+    What grows with the rows a client writes is bounded (:attr:`RECENT_MAX`,
+    :attr:`COMPANY_IDS_MAX`), so a long sync runs in flat memory.
     """
 
-    #: How many recently written keys are remembered, and for how long (seconds).
-    RECENT_MAX = 100_000
+    #: How many recently written keys are remembered (at least half of them
+    #: always), and for how long (seconds). The search index lags by seconds.
+    RECENT_MAX = 20_000
     RECENT_SECONDS = 900.0
+    #: How many company ids (by external id) are remembered, at least half of them always.
+    COMPANY_IDS_MAX = 50_000
 
     def __init__(self) -> None:
         self.schemas: dict[str, CustomSchema] = {}
-        self.company_ids: dict[str, str] = {}
+        self.company_ids: BoundedMap[str, str] = BoundedMap(self.COMPANY_IDS_MAX)
         self._lock = threading.Lock()
         self._identity: dict[str, FieldMapping] = {}
-        self._recent: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
+        # A digest of (type, key, value) -> the write time and the id: ~150 bytes an entry.
+        # A digest collision costs one read by id, which the caller checks against the key.
+        self._recent: BoundedMap[bytes, bytes] = BoundedMap(self.RECENT_MAX)
+
+    @staticmethod
+    def _entry(object_type: str, key: SyncKey, key_value: str) -> bytes:
+        text = "\0".join((object_type, key.label, key_value))
+        return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def remember(self, object_type: str, key: SyncKey, key_value: str, object_id: str,
                  now: float) -> None:
@@ -96,20 +173,18 @@ class Caches:
         a key written moments ago can be missing from it. A miss for a
         remembered key is checked by reading the object by id, not trusted.
         """
-        entry = (object_type, key.label, key_value)
-        with self._lock:
-            self._recent.pop(entry, None)
-            self._recent[entry] = (object_id, now)
-            while len(self._recent) > self.RECENT_MAX:
-                self._recent.popitem(last=False)
+        self._recent[self._entry(object_type, key, key_value)] = (
+            _STAMP.pack(now) + object_id.encode("utf-8", "surrogatepass"))
 
     def recent_id(self, object_type: str, key: SyncKey, key_value: str, now: float) -> str | None:
-        """The id this client wrote for ``key_value`` within :attr:`RECENT_SECONDS`, if any."""
-        with self._lock:
-            hit = self._recent.get((object_type, key.label, key_value))
-        if hit is None or now - hit[1] > self.RECENT_SECONDS:
+        """The id this client wrote for ``key_value`` within :attr:`RECENT_SECONDS`, if any.
+
+        It may (with odds of ~2⁻¹²⁸) be another key's: check the object read by id.
+        """
+        hit = self._recent.get(self._entry(object_type, key, key_value))
+        if hit is None or now - _STAMP.unpack_from(hit)[0] > self.RECENT_SECONDS:
             return None
-        return hit[0]
+        return hit[_STAMP.size:].decode("utf-8", "surrogatepass")
 
     def identity_mapping(self, object_type: str) -> FieldMapping:
         """The pass-through mapping for Kustomer-shaped records."""
