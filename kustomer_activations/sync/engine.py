@@ -86,7 +86,7 @@ class SyncOptions:
     policy: WritePolicy = attrs.field(factory=WritePolicy)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Bulk jobs submitted and not yet read, at most (and their bodies' bytes, at most).
-    max_jobs_in_flight: int = 256
+    max_jobs_in_flight: int = 384
     max_bytes_in_flight: int = 16_000_000
     #: Seconds a partial bulk request waits for writes from later chunks.
     linger: float = 15.0

@@ -411,6 +411,7 @@ def job_flow(ctx: ChunkContext, batch: WriteBatch) -> Flow[list[UpsertResult]]:
     try:
         jobs = yield from _submit(ctx, batch.writes, batch.op, singles=batch.singles,
                                   parts=batch.parts)
+        batch.parts.clear()  # sent: a job waiting for its results holds no body
         for job_id, group, submitted in jobs:
             yield from _collect(ctx, job_id, group, submitted, batch.op)
     except Cancelled as exc:
