@@ -303,7 +303,9 @@ class _Run:
             if row is None:
                 continue
             counted.append(result)
-            if self.link is not None:
+            # Rows the state settled (no hash to record) are not held: with most rows
+            # unchanged they would pile up here until the next flush, or the sync's end.
+            if self.link is not None and row.state_hash is not None:
                 self._for_state.append((result, row))
         self._count(counted)
         return counted
