@@ -18,6 +18,12 @@ requests/min, 100 searches/min, bulk jobs ``queued`` 1 s + 10 ms per item):
 * **cold**: every row is new (``upsert_many`` creates them all);
 * **warm**: the same rows again, 5 % of them with a changed ``name`` (the org
   now holds every customer: 95 % come back ``unchanged``, 5 % ``updated``).
+* with ``--state``: the cold run keeps a state store (``state=`` a SQLite
+  file), and after the warm run come three **warm state** runs with it: the
+  input of the cold run again (0 % changed), then 1 %, then 5 % of the rows
+  with a new name relative to the previous state run. ``state CPU us/rec`` is
+  the CPU time spent inside the engine's state calls (``StateLink``: SQLite,
+  hashing, snapshots; per-thread CPU), per row.
 
 ``--readings strictest`` runs the same syncs against an emulator that takes
 the pessimistic reading of every unclear point of Kustomer's API
@@ -87,6 +93,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -131,10 +138,10 @@ COMPANIES = 50  # companies a linked run's rows point at
 WIDE = True  # rows carry 8 mapped fields (--fields 3: the 3-field rows of earlier runs)
 
 
-def make_row(key: str, i: int, changed: bool, link: bool = False) -> dict[str, Any]:
-    """Row ``i`` for a sync on ``key``; ``changed`` gives it a new name (warm runs);
-    ``link`` adds a company link (``companyExternalId``)."""
-    name = f"Customer {i} (renamed)" if changed else f"Customer {i}"
+def make_row(key: str, i: int, changed: bool, link: bool = False, tag: str = "renamed") -> dict[str, Any]:
+    """Row ``i`` for a sync on ``key``; ``changed`` gives it a new name (warm runs) ending in
+    ``(tag)``; ``link`` adds a company link (``companyExternalId``)."""
+    name = f"Customer {i} ({tag})" if changed else f"Customer {i}"
     row: dict[str, Any] = {"name": name, "custom": {"tierStr": ("gold", "silver", "bronze")[i % 3]}}
     if WIDE:
         # 8 mapped fields: name, the key, email, phone and four typed custom attributes.
@@ -156,10 +163,49 @@ def make_row(key: str, i: int, changed: bool, link: bool = False) -> dict[str, A
     return row
 
 
-def rows(key: str, n: int, warm: bool, offset: int = 0, link: bool = False) -> Iterator[dict[str, Any]]:
-    """The input, generated lazily so its size is never held in memory."""
+def rows(key: str, n: int, warm: bool, offset: int = 0, link: bool = False,
+         state_pct: float | None = None) -> Iterator[dict[str, Any]]:
+    """The input, generated lazily so its size is never held in memory.
+
+    ``state_pct``: a warm state run; that percentage of rows is renamed
+    ``(s<pct>)``. The renamed sets nest (every 100th row within every 20th),
+    so 5 % after 1 % changes 5 % of the rows and 0 % is the cold input.
+    """
+    if state_pct is not None:
+        every = round(100 / state_pct) if state_pct else 0
+        tag = f"s{state_pct:g}"
+        for i in range(offset, offset + n):
+            yield make_row(key, i, bool(every) and i % every == 0, link, tag)
+        return
     for i in range(offset, offset + n):
         yield make_row(key, i, warm and i % CHANGED_EVERY == 0, link)
+
+
+class StateTimer:
+    """Per-thread CPU spent inside the engine's state calls (``StateLink``), summed."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from kustomer_activations.sync import incremental
+
+        for name in ("__init__", "settle_wait", "admit", "intents", "outcomes", "finish"):
+            setattr(incremental.StateLink, name, self._wrap(getattr(incremental.StateLink, name)))
+
+    def _wrap(self, method: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - t
+                with self._lock:
+                    self.cpu += spent
+                    self.calls += 1
+        return timed
 
 
 def _set_shape(spec: dict[str, Any]) -> None:
@@ -216,6 +262,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     key, n, warm, naive = spec["key"], spec["rows"], spec["warm"], spec["naive"]
     offset = spec.get("offset", 0)
     link = bool(spec.get("link"))
+    state, state_pct = spec.get("state"), spec.get("state_pct")
+    timer = StateTimer()
+    if state:
+        timer.install()
     # TCP_NODELAY: without it, Nagle + delayed ACK add ~40 ms to every loopback round trip.
     transport = httpx.HTTPTransport(
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
@@ -236,16 +286,19 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             result = client.customers.upsert(row, key=KEYS[key])
             counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
         requests = client._core.pacer.sent - sent0
+        notes: list[str] = []
     elif spec.get("async"):
-        report = _async_sync(spec, clock, rows(key, n, warm, offset, link), KEYS[key])
+        report = _async_sync(spec, clock, rows(key, n, warm, offset, link, state_pct), KEYS[key])
         requests = report.requests
         counts = {o.value: c for o, c in report.counts.items() if c}
+        notes = list(report.notes)
     else:
         report = client.customers.upsert_many(
-            rows(key, n, warm, offset, link), key=KEYS[key], concurrency=spec["concurrency"],
-            chunk_size=spec["chunk_size"])
+            rows(key, n, warm, offset, link, state_pct), key=KEYS[key],
+            concurrency=spec["concurrency"], chunk_size=spec["chunk_size"], state=state)
         requests = report.requests
         counts = {o.value: c for o, c in report.counts.items() if c}
+        notes = list(report.notes)
     sim1, wall1, cpu1 = clock.now(), time.perf_counter(), time.process_time()
     sampler.__exit__()
     tm_peak = tracemalloc.get_traced_memory()[1] / 1e6 if use_tm else None
@@ -255,7 +308,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     http.close()
     # CPU of producing the input alone, subtracted from the sync's CPU.
     t = time.process_time()
-    for _ in rows(key, n, warm, offset, link):
+    for _ in rows(key, n, warm, offset, link, state_pct):
         pass
     gen_cpu = time.process_time() - t
     return {
@@ -263,6 +316,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         "sim_start": sim0, "sim_end": sim1, "wall": wall1 - wall0,
         "cpu": cpu1 - cpu0, "gen_cpu": gen_cpu,
         "rss_before": rss_before, "rss_peak": sampler.peak, "maxrss": _maxrss_mb(), "tm_peak": tm_peak,
+        "state_cpu": timer.cpu if state else None, "notes": notes,
+        "state_bytes": os.path.getsize(state) if state and os.path.exists(state) else None,
     }
 
 
@@ -281,7 +336,8 @@ def _async_sync(spec: dict[str, Any], clock: BenchClock, source: Iterator[dict[s
         async with httpx.AsyncClient(transport=transport) as http, AsyncKustomerClient(
                 api_key="bench", base_url=spec["url"], http_client=http, clock=clock) as client:
             return await client.customers.upsert_many(
-                source, key=key, concurrency=spec["concurrency"], chunk_size=spec["chunk_size"])
+                source, key=key, concurrency=spec["concurrency"], chunk_size=spec["chunk_size"],
+                state=spec.get("state"))
 
     return anyio.run(run)
 
@@ -297,14 +353,16 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, label: str,
-            key: str, n: int, warm: bool, naive: bool = False, offset: int = 0) -> dict[str, Any]:
+            key: str, n: int, warm: bool, naive: bool = False, offset: int = 0,
+            state: str | None = None, state_pct: float | None = None) -> dict[str, Any]:
     """Run one child sync against ``emu`` and join its numbers with the emulator's."""
     spec = {"url": url, "scale": clock.scale, "start": clock.start, "origin": clock.origin,
             "key": key, "rows": n, "warm": warm, "naive": naive, "offset": offset,
             "tracemalloc": args.tracemalloc, "concurrency": args.concurrency,
             "chunk_size": args.chunk_size, "link": args.readings != "default" and not naive,
             "async": args.use_async and not naive, "wide": args.fields == 8,
-            "changed_every": max(1, round(100 / args.changed))}
+            "changed_every": max(1, round(100 / args.changed)),
+            "state": state, "state_pct": state_pct}
     logged_before = len(emu.requests)
     limited_before = emu.rate_limited
     emu_cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -345,6 +403,9 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
         "sdk_load": out["cpu"] / out["wall"] if out["wall"] else 0.0,
         "emu_load": emu_cpu / (time.perf_counter() - wall0),
         "counts": out["counts"], "requests": out["requests"],
+        "state": state is not None, "state_pct": state_pct,
+        "state_cpu_us": (out["state_cpu"] / n * 1e6) if out.get("state_cpu") is not None else None,
+        "state_mb": (out["state_bytes"] / 1e6) if out.get("state_bytes") is not None else None,
     }
     if not args.markdown:
         print(f"  {label:<28} {n:>7} rows  {row['req_per_rec']:.4f} req/rec  "
@@ -352,6 +413,11 @@ def measure(emu: Any, url: str, clock: BenchClock, args: argparse.Namespace, *, 
               f"wall {out['wall']:.0f}s  {out['counts']}", file=sys.stderr, flush=True)
         print(f"  {'':<28} requests by endpoint: {_endpoints(by_endpoint)}", file=sys.stderr,
               flush=True)
+        for note in out.get("notes", []):
+            print(f"  {'':<28} note: {note}", file=sys.stderr, flush=True)
+        if row["state_cpu_us"] is not None:
+            print(f"  {'':<28} state store: {row['state_cpu_us']:.1f} CPU us/row, file "
+                  f"{row['state_mb']:.1f} MB", file=sys.stderr, flush=True)
     return row
 
 
@@ -383,11 +449,14 @@ def new_org(clock: BenchClock, readings: str = "default", job_seconds: float = 2
 
 def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -> str:
     head = ["sync", "key", "rows", "req/rec", "rec/min", "x naive", "budget", "busy", "search",
-            "429s", "CPU us/rec", "peak MB", "sim min", "wall s", "CPU load sdk/emu"]
+            "429s", "CPU us/rec", "state CPU us/rec", "peak MB", "sim min", "wall s",
+            "CPU load sdk/emu"]
     body = []
     for r in results:
         kind = ("naive loop" if r["naive"]
-                else f"warm {r.get('changed_pct', 5):g}%" if r["warm"] else "cold")
+                else f"warm state {r['state_pct']:g}%" if r.get("state_pct") is not None
+                else f"warm {r.get('changed_pct', 5):g}%" if r["warm"]
+                else "cold, state" if r.get("state") else "cold")
         if r.get("job_seconds", 2.0) != 2.0 and not r["naive"]:
             kind += f", {r['job_seconds']:g}s jobs"
         if r.get("async"):
@@ -398,7 +467,9 @@ def fmt_table(results: list[dict[str, Any]], naive_rpm: float, markdown: bool) -
             kind, r["key"], f"{r['rows']:,}", f"{r['req_per_rec']:.4f}", f"{r['rec_per_min']:,.0f}",
             f"{r['rec_per_min'] / naive_rpm:.1f}x" if naive_rpm else "-",
             f"{r['budget']:.0%}", f"{r['busy_budget']:.0%}", f"{r['search_budget']:.0%}", str(r["r429"]),
-            f"{r['cpu_us']:.0f}", f"{r['peak_mb']:.1f}", f"{r['sim_min']:.2f}",
+            f"{r['cpu_us']:.0f}",
+            f"{r['state_cpu_us']:.1f}" if r.get("state_cpu_us") is not None else "-",
+            f"{r['peak_mb']:.1f}", f"{r['sim_min']:.2f}",
             f"{r['wall']:.0f}", f"{r['sdk_load']:.2f}/{r['emu_load']:.2f}",
         ])
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
@@ -446,9 +517,22 @@ def check_targets(results: list[dict[str, Any]], naive_rpm: float) -> list[str]:
         elif not r["warm"]:
             verdict(r["rec_per_min"] >= 35_000,
                     f"cold {what}: {r['rec_per_min']:,.0f} records/min (>= 35,000)")
-        elif r.get("changed_pct") == 1.0:
+        elif r.get("changed_pct") == 1.0 and r.get("state_pct") is None:
             verdict(r["req_per_rec"] <= 0.003,
                     f"warm 1 % {what}: {r['req_per_rec']:.4f} requests/record (<= 0.003)")
+    for r in (r for r in batch if r.get("state_pct") is not None):
+        n = f"{r['rows']:,}"
+        if r["state_pct"] == 0:
+            verdict(r["requests"] <= 1,
+                    f"warm state 0% {r['key']} {n}: {r['requests']} requests, "
+                    f"{r['req_per_rec']:.6f} per unchanged row (0; 1 schema read per sync allowed)")
+        elif r["state_pct"] == 1.0:
+            # Kustomer budget: the minutes the requests take at 1,000/min (searches at 100/min).
+            searches = r["by_endpoint"].get("POST /v1/customers/search", 0)
+            budget_min = max(r["requests"] / RPM, searches / SPM)
+            scaled = budget_min * 1_000_000 / r["rows"]
+            verdict(scaled < 1.0, f"warm state 1% {r['key']} {n}: {r['requests']} requests = "
+                    f"{budget_min:.2f} min of Kustomer budget ({scaled:.2f} min per 1,000,000 rows; < 1)")
     for r in batch:
         if not r["warm"]:
             verdict(r["busy_budget"] >= 0.90,
@@ -498,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async", dest="use_async", action="store_true",
                         help="run the syncs with AsyncKustomerClient")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive loop")
+    parser.add_argument("--state", action="store_true",
+                        help="keep a state store from the cold run on; add warm state runs "
+                             "(0%%, 1%%, 5%% changed)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -530,13 +617,20 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         for key in keys:
             emu, server = new_org(clock, args.readings, args.job_seconds)
+            tmp = tempfile.TemporaryDirectory(prefix="ka-bench-state-")
+            state = os.path.join(tmp.name, "state.db") if args.state else None
             try:
                 results.append(measure(emu, server.url, clock, args, label=f"cold {key}",
-                                       key=key, n=n, warm=False))
+                                       key=key, n=n, warm=False, state=state))
                 results.append(measure(emu, server.url, clock, args, label=f"warm {key}",
                                        key=key, n=n, warm=True))
+                for pct in (0.0, 1.0, 5.0) if state else ():
+                    results.append(measure(emu, server.url, clock, args,
+                                           label=f"warm state {pct:g}% {key}", key=key, n=n,
+                                           warm=True, state=state, state_pct=pct))
             finally:
                 server.close()
+                tmp.cleanup()
     runtime = time.perf_counter() - started
 
     naive_rpm = naive["rec_per_min"]

@@ -169,6 +169,10 @@ class SqliteStateStore:
     def __repr__(self) -> str:
         return f"SqliteStateStore({self.path!r})"
 
+    def now(self) -> float:
+        """The store's clock (epoch seconds): what its records are stamped with."""
+        return self._now()
+
     # -- connection ---------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:

@@ -311,7 +311,9 @@ class _Run:
             if row is None:
                 continue
             counted.append(result)
-            if self.link is not None:
+            # Rows the state settled (no hash to record) are not held: with most rows
+            # unchanged they would pile up here until the next flush, or the sync's end.
+            if self.link is not None and row.state_hash is not None:
                 self._for_state.append((result, row))
         self._count(counted)
         return counted
@@ -411,7 +413,7 @@ def _open_link(run: _Run, kind: ObjectKind) -> StateLink | None:
                      "company_updates": options.policy.company_updates},
             dry_run=options.dry_run, full_resync=options.full_resync,
             retry_failed_only=options.retry_failed_only, verify_every=options.verify_every,
-            close_store=close)
+            fresh_reads=options.policy.fresh_reads, close_store=close)
     except BaseException:
         if close:
             store.close()
@@ -514,14 +516,19 @@ def stream(
     run = _Run(client._core, client._caches, kind, options, count_hint(rows))
     if report_sink is not None:
         report_sink(run.report)
-    schema = None
-    if options.validate_fields:
-        schema = client._run(_flows.schema_flow(client._core, client._caches, kind.name))
-    preparer = _Preparer(run.ctx, options, schema)
+    # The state's lock first: a second run of the sync is refused before any request.
     run.link = _open_link(run, kind)
-    if run.link is not None and run.link.settle_wait():
-        # A killed run's writes may have landed moments ago: let search show them.
-        client._core.clock.sleep(run.link.settle_wait())
+    try:
+        schema = None
+        if options.validate_fields:
+            schema = client._run(_flows.schema_flow(client._core, client._caches, kind.name))
+        if run.link is not None and run.link.settle_wait():
+            # A killed run's writes may have landed moments ago: let search show them.
+            client._core.clock.sleep(run.link.settle_wait())
+    except BaseException:
+        _end_state(run, False)
+        raise
+    preparer = _Preparer(run.ctx, options, schema)
     pipe = _Pipeline(run)
     cancel = threading.Event()
     run.when_stopped(cancel.set)
@@ -667,15 +674,22 @@ async def astream(
     run = _Run(client._core, client._caches, kind, options, count_hint(rows))
     if report_sink is not None:
         report_sink(run.report)
-    schema = None
-    if options.validate_fields:
-        schema = await client._run(_flows.schema_flow(client._core, client._caches, kind.name))
-    preparer = _Preparer(run.ctx, options, schema)
     # SQLite runs in worker threads: the event loop never waits on the state file.
+    # The state's lock first: a second run of the sync is refused before any request.
     run.link = await anyio.to_thread.run_sync(_open_link, run, kind)
-    if run.link is not None and run.link.settle_wait():
-        # A killed run's writes may have landed moments ago: let search show them.
-        await client._core.clock.asleep(run.link.settle_wait())
+    try:
+        schema = None
+        if options.validate_fields:
+            schema = await client._run(_flows.schema_flow(client._core, client._caches, kind.name))
+        if run.link is not None and run.link.settle_wait():
+            # A killed run's writes may have landed moments ago: let search show them.
+            await client._core.clock.asleep(run.link.settle_wait())
+    except BaseException:
+        if run.link is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_end_state, run, False)
+        raise
+    preparer = _Preparer(run.ctx, options, schema)
     pipe = _Pipeline(run)
     send, receive = anyio.create_memory_object_stream[list[UpsertResult]](options.concurrency)
     # Finished work, for the coordinator; unbounded, so a task never waits to report.

@@ -65,8 +65,14 @@ class StateLink:
 
     def __init__(self, store: StateStore, *, sync: str, object_type: str, key_label: str,
                  mapping: Any, options: dict[str, Any], dry_run: bool, full_resync: bool,
-                 retry_failed_only: bool, verify_every: float | None, close_store: bool) -> None:
+                 retry_failed_only: bool, verify_every: float | None, close_store: bool,
+                 fresh_reads: bool = False) -> None:
         self.store = store
+        # The store stamps its records with its own clock: compare ages on that one.
+        now = getattr(store, "now", None)
+        self._now: Any = now if callable(now) else time.time
+        #: Plan changed rows from a fresh read by id, not from the stored snapshot.
+        self.fresh_reads = fresh_reads
         self._close_store = close_store
         self.retry_failed_only = retry_failed_only
         self.verify_every = verify_every
@@ -83,14 +89,14 @@ class StateLink:
 
     def settle_wait(self) -> float:
         """Seconds to wait before looking up the rows a killed run may have written."""
-        return max(0.0, self.settle_until - time.time()) if self.pending else 0.0
+        return max(0.0, self.settle_until - self._now()) if self.pending else 0.0
 
     def admit(self, rows: list[Row], kind: str, key: str) -> tuple[list[Row], list[UpsertResult]]:
         """One query for a chunk: the rows still to decide, and those the state settles."""
         known = self.run.known([r.key_value for r in rows])
         todo: list[Row] = []
         settled: list[UpsertResult] = []
-        now = time.time()
+        now = self._now()
         for row in rows:
             row.state_hash = mapped_hash(row.mapped)
             entry = known.get(row.key_value)
@@ -114,7 +120,8 @@ class StateLink:
                 continue
             stale = (self.verify_every is not None and entry.synced_at is not None
                      and now - entry.synced_at > self.verify_every)
-            if entry.kustomer_id and entry.snapshot is not None and not failed_before and not stale:
+            if (entry.kustomer_id and entry.snapshot is not None and not failed_before and not stale
+                    and not self.fresh_reads):
                 try:
                     row.snapshot = unpack(entry.snapshot)
                     row.known_id = entry.kustomer_id

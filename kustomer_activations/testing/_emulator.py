@@ -10,7 +10,7 @@ from ._app import DEFAULT_ROLES, App, RequestRecord, TokenSpec
 from ._clock import RealClock
 from ._faults import Faults
 from ._readings import Readings, coerce_readings
-from ._store import Collection
+from ._store import Collection, NotFound
 from .server import EmulatorServer
 from .transport import EmulatorTransport
 
@@ -126,6 +126,18 @@ class KustomerEmulator:
         """Store a company directly; duplicate ``externalId`` values are allowed
         (Kustomer does not force them unique, "bad data" tests need them)."""
         return self._app.seed("company", dict(doc))
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete a customer behind the client's back (as an agent in Kustomer's UI would).
+
+        Its unique keys are freed and search stops finding it at once; reads
+        of it answer 404. Raises ``KeyError`` if no such customer exists.
+        """
+        with self._app.lock:
+            try:
+                self._app.store.delete("customer", customer_id)
+            except NotFound:
+                raise KeyError(customer_id) from None
 
     def define_custom_attribute(self, kind: str, name: str, displayName: str | None = None,
                                 **extra: Any) -> None:

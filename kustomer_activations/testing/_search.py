@@ -145,6 +145,16 @@ class SearchIndex:
             for field, term in snap.terms:
                 self.index.setdefault(field, {}).setdefault(term, set()).add(snap.id)
 
+    def remove(self, ident: str) -> None:
+        """Forget an object at once (deleted): no later search finds it."""
+        self.pending = deque((at, snap) for at, snap in self.pending if snap.id != ident)
+        old = self.visible.pop(ident, None)
+        if old is not None:
+            for field, term in old.terms:
+                bucket = self.index[field].get(term)
+                if bucket is not None:
+                    bucket.discard(ident)
+
     # -- criteria --------------------------------------------------------------
     def _field(self, attribute: str) -> str:
         prefix = self.kind + "_"

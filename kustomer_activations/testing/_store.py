@@ -330,6 +330,13 @@ class Store:
         self._publish(rec, now, immediately=immediately)
         return rec
 
+    def delete(self, kind: str, ident: str) -> None:
+        """Remove a record, its unique keys and its search entry (:class:`NotFound` if absent)."""
+        rec = self.get(kind, ident)
+        self._index(rec, False)
+        del self.records[kind][ident]
+        self.search[kind].remove(ident)
+
     def update(self, kind: str, ident: str, body: dict[str, Any], now: float, *,
                replace: bool = False) -> Record:
         """Update a record from a validated body (merge, or replace the document)."""
