@@ -732,8 +732,13 @@ async def astream(
 
     async def harvest(tasks: anyio.abc.TaskGroup) -> None:
         nonlocal decides
+        done: tuple[WriteBatch | None, Any] | None = None
+        # Only the wait is timed: counting, emitting and the state store must not be
+        # cut short by the timeout (a result counted but never emitted is lost to the reader).
         with anyio.move_on_after(0.1):
-            batch, value = await done_receive.receive()
+            done = await done_receive.receive()
+        if done is not None:
+            batch, value = done
             if batch is None:
                 decides -= 1
                 counted = run.record(pipe.decided(value))

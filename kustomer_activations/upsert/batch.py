@@ -953,8 +953,19 @@ def _uncertain_submission(
     # by reading Kustomer (a lookup before the job ran would invite a duplicate).
     yield Sleep(ctx.timing.estimate * 1.5)
     for write in group:
-        yield from _reconcile(ctx, write)
+        yield from _one_row(ctx, write, _reconcile(ctx, write))
     return []
+
+
+def _one_row(ctx: ChunkContext, write: _Write, flow: Flow[None]) -> Flow[None]:
+    """Settle one row of a job; an error that concerns it alone fails it, not the job's rows."""
+    try:
+        yield from flow
+    except FATAL_ERRORS:
+        raise
+    except KustomerError as exc:
+        note = f" (the write was sent: {_MAY_HAVE})" if write.row.sent else " (not written)"
+        _finish(ctx, write.row, Outcome.FAILED, error=exc, reason=f"{reason_of(exc)}{note}")
 
 
 def _job_status(response_data: Any) -> str:
@@ -1098,7 +1109,7 @@ def _collect(
         if ctx.timing.due(submitted) <= ctx.core.clock.now():
             yield Sleep(max(0.25, ctx.timing.estimate * 0.5))
     for i, write in enumerate(group):
-        yield from _settle_item(ctx, write, matched.get(i), op)
+        yield from _one_row(ctx, write, _settle_item(ctx, write, matched.get(i), op))
 
 
 def _job_status_flow(ctx: ChunkContext, base: str) -> Flow[str]:
