@@ -567,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows of the naive per-record loop (default 1000; 500 with --quick)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="peak memory from tracemalloc (slow: use a low --scale)")
-    parser.add_argument("--concurrency", type=int, default=8, help="upsert_many concurrency (default 8)")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="upsert_many concurrency (default 4, the SDK default)")
     parser.add_argument("--chunk-size", type=int, default=500, help="upsert_many chunk_size (default 500)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--readings", default="default",

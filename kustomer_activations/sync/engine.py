@@ -78,7 +78,7 @@ class SyncOptions:
     dry_run: bool = False
     validate_fields: bool = True
     chunk_size: int = 500
-    concurrency: int = 8
+    concurrency: int = 4
     bulk_size: int = 100
     on_progress: ProgressCallback | None = None
     total: int | None = None
@@ -437,6 +437,12 @@ def _end_state(run: _Run, success: bool) -> None:
         run.link.finish(run.report, success)
 
 
+#: Jobs a sync keeps in flight whatever their duration, and the submission rate the
+#: limit for slower jobs is sized for (see :meth:`_Pipeline.job_limit`).
+MIN_JOBS_IN_FLIGHT = 16
+JOBS_PER_SECOND = 8
+
+
 class _Pipeline:
     """The writes between deciding and collecting: shared by both drivers, no I/O.
 
@@ -477,7 +483,7 @@ class _Pipeline:
     def next_batch(self) -> WriteBatch | None:
         """The next batch to submit, if the jobs in flight leave room for it."""
         options = self.run.options
-        if not self.ready or self.jobs >= options.max_jobs_in_flight:
+        if not self.ready or self.jobs >= self.job_limit():
             return None
         if self.jobs and self.bytes + self.ready[0].nbytes > options.max_bytes_in_flight:
             return None
@@ -488,6 +494,17 @@ class _Pipeline:
         self.bytes += batch.nbytes
         self._launched.append(batch)
         return batch
+
+    def job_limit(self) -> int:
+        """Jobs in flight allowed now: as many as the budget can submit while one job runs.
+
+        Kustomer's budget submits at most ~8 jobs a second (half of 1,000/min,
+        the rest reads and searches), so a job taking ``t`` seconds needs about
+        ``8 t`` in flight to keep the budget busy; more would only hold rows in
+        memory. Never above ``max_jobs_in_flight``.
+        """
+        needed = int(self.run.ctx.timing.estimate * JOBS_PER_SECOND) + 1
+        return min(self.run.options.max_jobs_in_flight, max(MIN_JOBS_IN_FLIGHT, needed))
 
     def done(self, batch: WriteBatch) -> None:
         """A batch's job flow ended."""
