@@ -461,6 +461,7 @@ class _Pipeline:
         self.bytes = 0
         #: Batches launched and not done, to tell those still waiting to be sent.
         self._launched: list[WriteBatch] = []
+        self._launched_at: dict[int, float] = {}
         #: Batches launched but not yet sent (waiting for a slot of the rate budget), at most:
         #: when the budget, not Kustomer's jobs, is the limit, rows wait in no queue but this.
         self.max_unsent = max(2, run.options.concurrency)
@@ -493,6 +494,7 @@ class _Pipeline:
         self.jobs += 1
         self.bytes += batch.nbytes
         self._launched.append(batch)
+        self._launched_at[id(batch)] = self.run.ctx.core.clock.now()
         return batch
 
     def job_limit(self) -> int:
@@ -503,7 +505,13 @@ class _Pipeline:
         ``8 t`` in flight to keep the budget busy; more would only hold rows in
         memory. Never above ``max_jobs_in_flight``.
         """
-        needed = int(self.run.ctx.timing.estimate * JOBS_PER_SECOND) + 1
+        estimate = self.run.ctx.timing.estimate
+        if self._launched_at:
+            # The oldest job still running is at least that slow: grow before its
+            # results are read (up to twice the estimate), so slow jobs ramp up quickly.
+            age = self.run.ctx.core.clock.now() - min(self._launched_at.values())
+            estimate = max(estimate, min(age, 2 * estimate))
+        needed = int(estimate * JOBS_PER_SECOND) + 1
         return min(self.run.options.max_jobs_in_flight, max(MIN_JOBS_IN_FLIGHT, needed))
 
     def done(self, batch: WriteBatch) -> None:
@@ -511,6 +519,7 @@ class _Pipeline:
         self.jobs -= 1
         self.bytes -= batch.nbytes
         self._launched.remove(batch)
+        self._launched_at.pop(id(batch), None)
 
     @property
     def backlogged(self) -> bool:
