@@ -440,6 +440,8 @@ def _end_state(run: _Run, success: bool) -> None:
 #: Jobs a sync keeps in flight whatever their duration, and the submission rate the
 #: limit for slower jobs is sized for (see :meth:`_Pipeline.job_limit`).
 MIN_JOBS_IN_FLIGHT = 16
+#: Batches launched but still waiting for a slot of the rate budget, at most.
+MAX_UNSENT = 8
 JOBS_PER_SECOND = 8
 
 
@@ -464,7 +466,7 @@ class _Pipeline:
         self._launched_at: dict[int, float] = {}
         #: Batches launched but not yet sent (waiting for a slot of the rate budget), at most:
         #: when the budget, not Kustomer's jobs, is the limit, rows wait in no queue but this.
-        self.max_unsent = max(2, run.options.concurrency)
+        self.max_unsent = MAX_UNSENT
 
     def decided(self, decided: Decided) -> list[UpsertResult]:
         """Take a chunk's decision; returns its rows settled already."""
