@@ -720,7 +720,7 @@ class _Demo:
         self.say("what happened")
         self.say(f"  {rows:,} rows upserted with {requests:,} requests "
                  f"({requests / max(rows, 1):.3f} per record): bulk writes of 100, "
-                 "batched lookups, a few polls per job")
+                 "batched lookups, one results read per job")
         self.say(f"  a lookup-and-write per record would need ~{naive:,} requests: "
                  f"{naive / 1000:.1f} min of a 1,000/min budget")
         self.say(f"  simulated time of both syncs: {simulated / 60:.1f} min ({_clock_text(simulated)}); "
