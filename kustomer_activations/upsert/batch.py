@@ -595,13 +595,9 @@ def _decide(
             if ctx.mode == "update_only":
                 _finish(ctx, row, Outcome.SKIPPED, reason="no match and mode is update_only")
                 continue
-            try:
-                plan = plan_create(row.mapped, object_type=ctx.kind.name, company_id=row.company_id)
-            except InvalidRecordError as exc:
-                _finish(ctx, row, Outcome.INVALID, error=exc)
-                continue
-            _keep_after(ctx, row, None, plan.body)
-            creates.append(_Write(row, plan.body, plan.fields, Outcome.CREATED))
+            create = _create_write(ctx, row)
+            if create is not None:
+                creates.append(create)
         elif ctx.mode == "create_only":
             _finish(ctx, row, Outcome.SKIPPED, id=found[0][0].id,
                     reason="already exists and mode is create_only")
@@ -634,6 +630,17 @@ def _decide(
                 updates.append(_Write(row, {"id": live.id, **update.body}, update.fields,
                                       Outcome.UPDATED))
     return creates, updates
+
+
+def _create_write(ctx: ChunkContext, row: Row) -> _Write | None:
+    """The row's create, or ``None`` once it is settled ``invalid`` (it cannot be created)."""
+    try:
+        plan = plan_create(row.mapped, object_type=ctx.kind.name, company_id=row.company_id)
+    except InvalidRecordError as exc:
+        _finish(ctx, row, Outcome.INVALID, error=exc)
+        return None
+    _keep_after(ctx, row, None, plan.body)
+    return _Write(row, plan.body, plan.fields, Outcome.CREATED)
 
 
 def _keep_after(ctx: ChunkContext, row: Row, live: Any, body: Mapping[str, Any]) -> None:
@@ -726,13 +733,9 @@ def _refind(ctx: ChunkContext, row: Row) -> Flow[None]:
         _finish(ctx, row, Outcome.SKIPPED, reason="the object the state named is gone, no other "
                 "holds the key, and mode is update_only")
         return
-    try:
-        plan = plan_create(row.mapped, object_type=ctx.kind.name, company_id=row.company_id)
-    except InvalidRecordError as exc:
-        _finish(ctx, row, Outcome.INVALID, error=exc)
-        return
-    _keep_after(ctx, row, None, plan.body)
-    yield from _single(ctx, _Write(row, plan.body, plan.fields, Outcome.CREATED), "create")
+    create = _create_write(ctx, row)
+    if create is not None:
+        yield from _single(ctx, create, "create")
 
 
 def _says_not_found(error: APIError) -> bool:
