@@ -370,13 +370,7 @@ def client_worker(spec: dict[str, Any]) -> dict[str, Any]:
             "counts": {o.value: c for o, c in report.counts.items() if c}}
 
 
-def whole_client(n: int) -> dict[str, Any]:
-    """The SDK process's CPU per row of a cold ``upsert_many`` against a served emulator.
-
-    The rate limits are set out of the way (the emulator's and the client's):
-    this measures CPU, not the budget; the emulator runs in this process and
-    its CPU is not counted.
-    """
+def _serve_emulator() -> Any:
     from kustomer_activations.testing import KustomerEmulator
 
     emu = KustomerEmulator(requests_per_minute=1_000_000, searches_per_minute=1_000_000,
@@ -385,6 +379,48 @@ def whole_client(n: int) -> dict[str, Any]:
         emu.define_custom_attribute("customer", name, name)
     server = emu.serve()
     server._httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+    return server
+
+
+def reference_script(n: int) -> dict[str, Any]:
+    """CPU per row of ``reference_script.py`` (search 500, bulk 100, never reads results)."""
+    server = _serve_emulator()
+    try:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_script.py")
+        proc = subprocess.run([sys.executable, script, server.url, str(n)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"reference script failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        out = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    finally:
+        server.close()
+    out["cpu_us"] = max(out["cpu"] - out["gen"], 0.0) / n * 1e6
+    return out
+
+
+def json_round_trip() -> float:
+    """µs for ``json.loads(json.dumps(body))`` of one row's customer body: the issue's yardstick."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from reference_script import body
+
+    bodies = [body(r) for r in rows(sample_rows(), 0, 2000)]
+    best = float("inf")
+    for _ in range(5):
+        t = time.process_time()
+        for b in bodies:
+            json.loads(json.dumps(b))
+        best = min(best, time.process_time() - t)
+    return best / len(bodies) * 1e6
+
+
+def whole_client(n: int) -> dict[str, Any]:
+    """The SDK process's CPU per row of a cold ``upsert_many`` against a served emulator.
+
+    The rate limits are set out of the way (the emulator's and the client's):
+    this measures CPU, not the budget; the emulator runs in this process and
+    its CPU is not counted.
+    """
+    server = _serve_emulator()
     try:
         spec = {"url": server.url, "rows": n}
         proc = subprocess.run(
@@ -444,6 +480,21 @@ def main(argv: list[str] | None = None) -> int:
         result["client"] = whole
         print(f"whole client (upsert_many, {args.client_rows:,} rows, cold): "
               f"{whole['cpu_us']:.1f} µs/row CPU, {whole['requests']} requests, {whole['counts']}")
+        ref = reference_script(args.client_rows)
+        trip = json_round_trip()
+        result["reference_script"] = ref
+        result["json_round_trip_us"] = trip
+        # The issue's machine: json round trip 5 µs, the script 19-28 µs, the target 30 µs/row.
+        scaled = whole["cpu_us"] * 5.0 / trip
+        result["client_us_at_issue_speed"] = scaled
+        print(f"reference script (search 500 + bulk 100, no results read): "
+              f"{ref['cpu_us']:.1f} µs/row CPU")
+        print(f"json round trip of one row's body: {trip:.2f} µs "
+              f"(the issue's machine: 5 µs, so this one is {trip / 5.0:.2f}x as slow)")
+        print(f"whole client / json round trip: {whole['cpu_us'] / trip:.1f} "
+              f"(the target, 30 µs at 5 µs: 6.0); / reference script: "
+              f"{whole['cpu_us'] / ref['cpu_us']:.2f}")
+        print(f"whole client at the issue machine's speed: {scaled:.1f} µs/row (target <= 30)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=1)

@@ -184,6 +184,8 @@ class FieldMapping:
     __slots__ = (
         "_all_paths",
         "_compiled",
+        "_custom_checks",
+        "_field_checks",
         "_identity",
         "_set_if_empty",
         "_steps",
@@ -222,6 +224,9 @@ class FieldMapping:
         self._all_paths = frozenset(s.path for s in steps)
         # validate_payload refuses a custom object of more keys as a whole: leave that to it
         self._compiled = sum(s.kind == _CUSTOM for s in steps) <= CUSTOM_MAX_KEYS
+        # identity rows: each field's and custom attribute's check, compiled on first sight
+        self._field_checks: dict[str, Callable[[Any], Any]] = {}
+        self._custom_checks: dict[str, Callable[[Any], Any]] = {}
 
     @classmethod
     def identity(cls, object_type: ObjectType, *, parse_strings: bool = False) -> FieldMapping:
@@ -434,7 +439,7 @@ class FieldMapping:
         if self.object_type == "customer" and "companyExternalId" in body:
             raw = body.pop("companyExternalId")
             company_ext = None if is_null(raw) else _text("companyExternalId", raw)
-        payload = validate_payload(self.object_type, body, parse_strings=self.parse_strings)
+        payload = self._checked_body(body)
         paths = [k for k in payload if k != "custom"]
         nulls = [k for k, v in payload.items() if v is None]
         custom = payload.get("custom")
@@ -450,12 +455,50 @@ class FieldMapping:
             nulls=frozenset(nulls),
         )
 
+    def _checked_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``validate_payload(body)``, field by field with compiled checks.
+
+        Any check that fails hands the whole body to ``validate_payload``,
+        which words the error as always (the first bad field of the body).
+        """
+        out: dict[str, Any] = {}
+        try:
+            for name, value in body.items():
+                if name == "custom":
+                    out[name] = self._checked_custom(value)
+                    continue
+                check = self._field_checks.get(name)
+                if check is None:
+                    check = field_check(self.object_type, name)  # KeyError: unknown
+                    if len(self._field_checks) < _CHECKS_HELD:
+                        self._field_checks[name] = check
+                out[name] = check(value)
+        except Exception:  # worded by validate_payload, below
+            return validate_payload(self.object_type, body, parse_strings=self.parse_strings)
+        return out
+
+    def _checked_custom(self, value: Any) -> dict[str, Any]:
+        if type(value) is not dict or len(value) > CUSTOM_MAX_KEYS:
+            raise ValueError("left to validate_payload")
+        checks = self._custom_checks
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            check = checks.get(name)
+            if check is None:
+                check = custom_check(name, parse_strings=self.parse_strings)
+                if len(checks) < _CHECKS_HELD:
+                    checks[name] = check
+            out[name] = check(item)
+        return out
+
     def __repr__(self) -> str:
         what = "identity" if self._identity else ", ".join(s.dest for s in self._steps)
         return f"FieldMapping({self.object_type}: {what})"
 
 
 _NO_PATHS: Final[frozenset[str]] = frozenset()
+#: Compiled checks an identity mapping keeps per kind (field names come from the rows).
+_CHECKS_HELD: Final = 1024
 
 
 def _placed(kind: int, value: Any) -> Any:

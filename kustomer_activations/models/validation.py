@@ -374,7 +374,12 @@ def _contacts(
             out.append(entry)
         return out
 
+    _CONTACT_SPECS[check] = (key, is_valid, types)
     return check
+
+
+#: The contact checkers (``emails``, ``phones``, ...) and what field_check compiles them from.
+_CONTACT_SPECS: dict[_Checker, tuple[str, Callable[[Any], bool], tuple[str, ...]]] = {}
 
 
 # Unicode categories that never belong in an address: controls, format
@@ -593,6 +598,9 @@ def field_check(object_type: ObjectType, name: str) -> Callable[[Any], Any]:
     def generic(value: Any) -> Any:
         return _check_field(name, checker, value, False)
 
+    contact = _CONTACT_SPECS.get(checker)
+    if contact is not None:
+        return _contact_check(contact, generic)
     spec = _STRING_SPECS.get(checker)
     if spec is None:
         return generic
@@ -604,6 +612,32 @@ def field_check(object_type: ObjectType, name: str) -> Callable[[Any], Any]:
             n = len(value)
             if low <= n and (high_n < 0 or n <= high_n) and value.isascii():
                 return value
+        return generic(value)
+
+    return check
+
+
+def _contact_check(
+    spec: tuple[str, Callable[[Any], bool], tuple[str, ...]], generic: Callable[[Any], Any],
+) -> Callable[[Any], Any]:
+    """A contact list's check, with the usual value inline: one ``{type, <key>}`` item.
+
+    Its answer is the generic check's for such an item (ASCII text is strict
+    JSON as it is); every other value goes to the generic check.
+    """
+    key, is_valid, types = spec
+    default = types[0]
+
+    def check(value: Any) -> Any:
+        if type(value) is list and len(value) == 1:
+            item = value[0]
+            if type(item) is dict and key in item and (
+                    len(item) == 1 or (len(item) == 2 and "type" in item)):
+                text = item[key]
+                kind = item.get("type") or default
+                if (type(text) is str and text.isascii() and is_valid(text)
+                        and type(kind) is str and kind in types):
+                    return [{"type": kind, key: text}]
         return generic(value)
 
     return check

@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import queue
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -564,6 +565,7 @@ def stream(
     writers = ThreadPoolExecutor(options.max_jobs_in_flight, thread_name_prefix="kustomer-job")
     decides: set[Future[Decided]] = set()
     jobs: dict[Future[list[UpsertResult]], WriteBatch] = {}
+    finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
     completed = False
 
     def decide(chunk: list[Row]) -> Decided:
@@ -584,13 +586,18 @@ def stream(
             if run.link is not None:
                 run.link.intents(batch)
             # Each flow runs in a copy of this context: capture_responses() sees it.
-            jobs[writers.submit(contextvars.copy_context().run, write, batch)] = batch
+            job = writers.submit(contextvars.copy_context().run, write, batch)
+            jobs[job] = batch
+            job.add_done_callback(finished.put)
 
     def harvest() -> Iterator[UpsertResult]:
-        done: set[Future[Any]] = set()
+        done: list[Future[Any]] = []
         if decides or jobs:
-            pending: set[Future[Any]] = {*decides, *jobs}
-            done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            # A queue, not wait() over every future: that costs O(jobs in flight) a call.
+            with contextlib.suppress(queue.Empty):
+                done.append(finished.get(timeout=0.1))
+                while True:
+                    done.append(finished.get_nowait())
         for future in done:
             if future in decides:
                 decides.discard(future)
@@ -629,7 +636,9 @@ def stream(
                 if not run.stopping:
                     yield from counted
                 if item:
-                    decides.add(deciders.submit(contextvars.copy_context().run, decide, item))
+                    future = deciders.submit(contextvars.copy_context().run, decide, item)
+                    decides.add(future)
+                    future.add_done_callback(finished.put)
             if run.stopping:
                 break
         while decides and not run.stopping:

@@ -988,6 +988,12 @@ def _results(body: Any) -> list[Mapping[str, Any]]:
     results: [{_clientRef, objectId, status, error}]}]`` (KUSTOMER_API.md,
     "Bulk"); a ``data`` envelope and JSON:API-style nesting are read too.
     """
+    fast = _documented_results(body)
+    return _walk_results(body) if fast is None else fast
+
+
+def _walk_results(body: Any) -> list[Mapping[str, Any]]:
+    """:func:`_results` by a walk of the whole answer: any nesting."""
     out: list[Mapping[str, Any]] = []
 
     def visit(node: Any) -> None:
@@ -1004,6 +1010,44 @@ def _results(body: Any) -> list[Mapping[str, Any]]:
                 visit(value)
 
     visit(body)
+    if out and all(isinstance(r.get("index"), int) for r in out):
+        out.sort(key=lambda r: r["index"])
+    return out
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_ITEM_KEYS = ("_clientRef", "objectId", "error", "index")
+
+
+def _documented_results(body: Any) -> list[Mapping[str, Any]] | None:
+    """:func:`_results` of the documented shape without the walk, or ``None`` for any other.
+
+    The documented shape is a list of batches, each a ``results`` list of
+    items beside scalar counts and id lists. The answer is what the general
+    walk returns for it; anything else (an unexpected value, an item the
+    walk would look into) leaves the answer to the walk.
+    """
+    if type(body) is not list:
+        return None
+    out: list[Mapping[str, Any]] = []
+    for batch in body:
+        if type(batch) is not dict or "results" not in batch:
+            return None
+        for name, value in batch.items():
+            if name == "results":
+                if type(value) is not list:
+                    return None
+                for item in value:
+                    if (type(item) is not dict or "status" not in item
+                            or "attributes" in item or "results" in item
+                            or not any(k in item for k in _ITEM_KEYS)):
+                        return None
+                    out.append(item)
+            elif type(value) is list:
+                if not all(isinstance(v, _SCALARS) for v in value):
+                    return None
+            elif not isinstance(value, _SCALARS):
+                return None
     if out and all(isinstance(r.get("index"), int) for r in out):
         out.sort(key=lambda r: r["index"])
     return out
@@ -1111,8 +1155,43 @@ def _collect(
             ctx.timing.unfinished(elapsed)
         if ctx.timing.due(submitted) <= ctx.core.clock.now():
             yield Sleep(max(0.25, ctx.timing.estimate * 0.5))
+    _settle_written(ctx, group, matched, op)
     for i, write in enumerate(group):
-        yield from _one_row(ctx, write, _settle_item(ctx, write, matched.get(i), op))
+        if write.row.result is None:
+            yield from _one_row(ctx, write, _settle_item(ctx, write, matched.get(i), op))
+
+
+def _settle_written(
+    ctx: ChunkContext, group: list[_Write], matched: dict[int, Mapping[str, Any]], op: Op,
+) -> None:
+    """Settle at once the rows whose item Kustomer reports written, with an id.
+
+    What :func:`_settle_item` does for such an item, for a whole job: the ids
+    are remembered for the search lag with one lock taken, not one a row.
+    Every other row is left to :func:`_settle_item`.
+    """
+    name, label = ctx.kind.name, ctx.key.label
+    written: list[tuple[str, str]] = []
+    for i, write in enumerate(group):
+        item = matched.get(i)
+        row = write.row
+        if item is None or row.result is not None:
+            continue
+        status = item.get("status", "")
+        if (status if type(status) is str else str(status)).lower() not in _ITEM_OK:
+            continue
+        object_id = item.get("objectId") or item.get("id")
+        if op == "update" and not object_id:
+            object_id = write.body.get("id")
+        if not object_id or write.intent not in (Outcome.CREATED, Outcome.UPDATED):
+            continue
+        object_id = str(object_id)
+        row.result = UpsertResult(
+            outcome=write.intent, object_type=name, id=object_id, key=label,
+            key_value=row.key_value, fields_written=write.fields, row=row.index)
+        written.append((row.key_value, object_id))
+    if written and not ctx.dry_run:
+        ctx.caches.remember_many(name, ctx.key, written, ctx.core.clock.now())
 
 
 def _job_status_flow(ctx: ChunkContext, base: str) -> Flow[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from hashlib import blake2b
 from typing import Any, Literal, TypeVar, cast
 
@@ -111,12 +111,40 @@ class BoundedMap(MutableMapping[K, V]):
             self._old.pop(key, None)
             self._put(key, value)
 
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value for ``key`` (now among the most recently used), else ``default``.
+
+        As ``Mapping.get``, without the ``KeyError`` a miss costs there.
+        """
+        with self._lock:
+            young, old = self._young, self._old
+            if key in young:
+                return young[key]
+            if key not in old:
+                return default
+            value = old.pop(key)
+            self._put(key, value)
+            return value
+
+    def set_many(self, items: Iterable[tuple[K, V]]) -> None:
+        """Set every ``(key, value)`` of ``items``, taking the lock once."""
+        items = list(items)
+        with self._lock:
+            for key, value in items:
+                self._old.pop(key, None)
+                self._put(key, value)
+
     def __delitem__(self, key: K) -> None:
         with self._lock:
             found = self._young.pop(key, self) is not self
             found = self._old.pop(key, self) is not self or found
         if not found:
             raise KeyError(key)
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing is held (cheaper than ``len``)."""
+        return not self._young and not self._old
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
@@ -176,12 +204,23 @@ class Caches:
         self._recent[self._entry(object_type, key, key_value)] = (
             _STAMP.pack(now) + object_id.encode("utf-8", "surrogatepass"))
 
+    def remember_many(self, object_type: str, key: SyncKey, written: Iterable[tuple[str, str]],
+                      now: float) -> None:
+        """:meth:`remember` each ``(key_value, object_id)`` of ``written`` (one bulk job's rows)."""
+        stamp = _STAMP.pack(now)
+        entry = self._entry
+        self._recent.set_many(
+            (entry(object_type, key, key_value), stamp + object_id.encode("utf-8", "surrogatepass"))
+            for key_value, object_id in written)
+
     def recent_id(self, object_type: str, key: SyncKey, key_value: str, now: float) -> str | None:
         """The id this client wrote for ``key_value`` within :attr:`RECENT_SECONDS`, if any.
 
         It may (with odds of ~2⁻¹²⁸) be another key's: check the object read by id.
         """
-        hit = self._recent.get(self._entry(object_type, key, key_value))
+        if self._recent.empty:
+            return None
+        hit: bytes | None = self._recent.get(self._entry(object_type, key, key_value))
         if hit is None or now - _STAMP.unpack_from(hit)[0] > self.RECENT_SECONDS:
             return None
         return hit[_STAMP.size:].decode("utf-8", "surrogatepass")
@@ -430,7 +469,7 @@ def check_fields_flow(
 
 def company_id_flow(core: Core, caches: Caches, external_id: str) -> Flow[str]:
     """The Kustomer id of the company with this external id (cached)."""
-    cached = caches.company_ids.get(external_id)
+    cached: str | None = caches.company_ids.get(external_id)
     if cached is not None:
         return cached
     matches = yield from find_flow(core, COMPANY, SyncKey.external_id(), external_id)

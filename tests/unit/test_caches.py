@@ -65,3 +65,27 @@ def test_company_ids_are_bounded() -> None:
         caches.company_ids[f"co-{n}"] = f"id-{n}"
     assert len(caches.company_ids) <= SmallCaches.COMPANY_IDS_MAX
     assert caches.company_ids.get("co-39") == "id-39" and "co-0" not in caches.company_ids
+
+
+def test_get_moves_a_hit_to_the_young_generation_and_set_many_bounds_too() -> None:
+    seen: BoundedMap[str, int] = BoundedMap(4)
+    assert seen.empty and seen.get("x", -1) == -1
+    seen["a"], seen["b"] = 1, 2           # both now in the old generation
+    assert seen.get("a") == 1              # a hit there moves "a" back to the young one
+    seen.set_many([("c", 3), ("d", 4)])    # "b" is dropped with the old generation
+    assert (seen.get("b"), seen.get("a"), seen.get("d")) == (None, 1, 4)
+    seen.set_many((f"k{n}", n) for n in range(50))
+    assert len(seen) <= 4 and seen.get("k49") == 49 and not seen.empty
+
+
+def test_remember_many_is_remember_for_each_row() -> None:
+    one, many = SmallCaches(), SmallCaches()
+    key = SyncKey.external_id()
+    written = [(f"e-{n}", f"id-{n}") for n in range(6)]
+    for value, object_id in written:
+        one.remember("customer", key, value, object_id, now=50.0)
+    many.remember_many("customer", key, written, now=50.0)
+    for value, object_id in written[-3:]:
+        assert many.recent_id("customer", key, value, now=60.0) == object_id
+        assert one.recent_id("customer", key, value, now=60.0) == object_id
+    assert sorted(one._recent) == sorted(many._recent)

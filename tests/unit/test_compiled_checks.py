@@ -121,3 +121,60 @@ def test_row_mapping_many_custom_attributes_refused_as_a_whole() -> None:
     spec = {f"custom.a{i}Str": "v" for i in range(101)}
     with pytest.raises(InvalidRecordError, match="at most 100 keys"):
         FieldMapping(spec, object_type="customer").apply({"v": "x"})
+
+
+IDENTITY_FIELDS = {
+    "customer": ["externalId", "name", "emails", "phones", "tags", "locale", "signedUpAt",
+                 "gender", "rev", "externalIds", "company", "nmae", 7],
+    "company": ["name", "domains", "employeeCount", "deleted", "externalId", "nmae"],
+}
+CUSTOM_NAMES = ["tierStr", "notesTxt", "ltvNum", "signupAt", "vipBool", "homeUrl", "ownerId",
+                "bad name", "noSuffix"]
+
+
+@pytest.mark.parametrize("parse_strings", [False, True])
+@pytest.mark.parametrize("object_type", ["customer", "company"])
+def test_identity_rows_match_validate_payload(object_type: Any, parse_strings: bool) -> None:
+    """Kustomer-shaped rows (no mapping) are checked field by field; the answer is validate_payload's."""
+    mapping = FieldMapping.identity(object_type, parse_strings=parse_strings)
+    contacts = [[{"type": "work", "email": "a@x.io"}], ["a@x.io", "a@x.io"],
+                [{"phone": "+1 555", "type": "mobile"}], [{"email": "a@x.io", "oops": 1}],
+                [{"email": "a@x.io"}], [{"phone": "+1"}], [{"type": "", "email": "a@x.io"}],
+                [{"type": None, "phone": "+1"}], [{"type": 0, "email": "a@x.io"}],
+                [{"type": 1, "email": "a@x.io"}], [{"type": "fax", "email": "a@x.io"}],
+                [{"type": "fax", "phone": "+1"}], [{"type": "home", "email": "a@x"}],
+                [{"type": "home", "email": "ünï@x.io"}], [{"type": "home", "email": _Text("a@x.io")}],
+                [{"email": 5}], [{"phone": " "}], [{"phone": "\ud800"}],
+                [{"type": "work", "email": "a@x.io", "verified": True}],
+                [{"type": _Text("work"), "email": "a@x.io"}], ({"email": "a@x.io"},),
+                [{"email": "a@x.io"}, {"email": "b@x.io"}], [[]], [None]]
+    bodies: list[dict[Any, Any]] = []
+    for i, value in enumerate([*VALUES, *contacts]):
+        for name in IDENTITY_FIELDS[object_type]:
+            bodies.append({name: value})
+        for custom in CUSTOM_NAMES:
+            bodies.append({"name": "Ada Co", "custom": {custom: value}})
+        other = VALUES[(i * 7) % len(VALUES)]
+        bodies.append({"externalId": f"e{i}", "custom": {"tierStr": other, "ltvNum": value}})
+    bodies += [{"custom": "x"}, {"custom": {f"a{i}Str": "v" for i in range(101)}}, {"custom": {}}]
+    for body in bodies:
+        got = _outcome(lambda b=body: mapping.apply(dict(b)).payload)
+        want = _outcome(lambda b=body: validate_payload(object_type, b, parse_strings=parse_strings))
+        assert got == want, body
+    # the compiled path is the one taken (or this test compares validate_payload to itself)
+    assert mapping._field_checks and mapping._custom_checks
+
+
+@pytest.mark.parametrize(("object_type", "name"), [
+    ("customer", "emails"), ("customer", "phones"), ("customer", "sharedEmails"),
+    ("customer", "whatsapps"), ("company", "emails"), ("company", "phones"),
+])
+def test_contact_lists_checked_inline_answer_as_validate_payload(object_type: Any, name: str) -> None:
+    check = field_check(object_type, name)
+    values = [[{"type": t, k: v}] for t in ("home", "work", "mobile", "fax", "", None, 3)
+              for k in ("email", "phone") for v in ("a@x.io", "+1 555", "", "a@x", "é@x.io")]
+    values += [[{k: "a@x.io"}] for k in ("email", "phone", "type")]
+    for value in values:
+        got = _outcome(lambda v=value: check(v))
+        want = _outcome(lambda v=value: validate_payload(object_type, {name: v})[name])
+        assert got == want, value

@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""The yardstick for client CPU: a ~50-line httpx script that does the least a sync can.
+
+It maps the same rows as ``cpu_benchmark.py`` (8 fields, by hand), searches
+500 external ids per request, creates the rows not found 100 per bulk
+request, and never reads a job's results: no validation, no per-row
+outcomes, no retries, no pacing. Its CPU per row on this machine is what
+``cpu_benchmark.py --client`` compares the SDK's with (the issue's table
+measured such a script at 19-28 µs/row on its machine).
+
+    python benchmarks/reference_script.py URL ROWS   # prints {"cpu": s, "rows": n}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from cpu_benchmark import rows, sample_rows
+
+
+def body(row: dict[str, str]) -> dict[str, Any]:
+    """The row as a Kustomer customer (the benchmark's 8 destinations; blanks left out)."""
+    out: dict[str, Any] = {"externalId": row["id"],
+                           "name": f"{row['first_name']} {row['last_name']}".strip()}
+    custom: dict[str, Any] = {}
+    if row["email"]:
+        out["emails"] = [{"type": "home", "email": row["email"]}]
+    if row["phone"]:
+        out["phones"] = [{"type": "mobile", "phone": row["phone"]}]
+    if row["plan"]:
+        custom["planStr"] = row["plan"]
+    if row["lifetime_value"]:
+        custom["lifetimeValueNum"] = float(row["lifetime_value"])
+    if row["signup_date"]:
+        custom["signupAt"] = f"{dt.date.fromisoformat(row['signup_date']).isoformat()}T00:00:00.000Z"
+    if row["vip"]:
+        custom["vipBool"] = row["vip"].strip().lower() == "true"
+    out["custom"] = custom
+    return out
+
+
+def sync(url: str, n: int) -> None:
+    """Search 500 keys at a time, bulk-create the missing ones 100 at a time."""
+    with httpx.Client(base_url=url, headers={"Authorization": "Bearer bench"}) as http:
+        chunk: list[dict[str, Any]] = []
+        for row in rows(sample_rows(), 0, n):
+            chunk.append(body(row))
+            if len(chunk) == 500:
+                _chunk(http, chunk)
+                chunk = []
+        if chunk:
+            _chunk(http, chunk)
+
+
+def _chunk(http: httpx.Client, chunk: list[dict[str, Any]]) -> None:
+    ids = [c["externalId"] for c in chunk]
+    found = http.post("/v1/customers/search", params={"pageSize": 500}, json={
+        "and": [{"customer_externalId": {"in": ids}}], "queryContext": "customer"})
+    found.raise_for_status()
+    known = {hit["attributes"].get("externalId") for hit in found.json()["data"]}
+    new = [c for c in chunk if c["externalId"] not in known]
+    for start in range(0, len(new), 100):
+        http.post("/v1/customers/bulk", json=new[start:start + 100]).raise_for_status()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python benchmarks/reference_script.py URL ROWS  "
+                 "(an emulator's URL: cpu_benchmark.py --client starts one)")
+    url, n = sys.argv[1], int(sys.argv[2])
+    cpu = time.process_time()
+    sync(url, n)
+    cpu = time.process_time() - cpu
+    gen = time.process_time()
+    for _ in rows(sample_rows(), 0, n):
+        pass
+    gen = time.process_time() - gen
+    print(json.dumps({"cpu": cpu, "gen": gen, "rows": n}))
