@@ -4,7 +4,7 @@
 Run it (no pytest)::
 
     python benchmarks/sync_benchmark.py                  # 10k and 100k rows, 3 keys, cold+warm
-    python benchmarks/sync_benchmark.py --quick          # 10k rows only (smoke run, ~2 min)
+    python benchmarks/sync_benchmark.py --quick          # 10k rows only (smoke run, ~3 min)
     python benchmarks/sync_benchmark.py --markdown       # the table as Markdown
     python benchmarks/sync_benchmark.py --sizes 10000 --keys externalId --scale 1
     python benchmarks/sync_benchmark.py --quick --readings strictest   # pessimistic API readings
