@@ -384,13 +384,19 @@ def _serve_emulator() -> Any:
 
 def reference_script(n: int) -> dict[str, Any]:
     """CPU per row of ``reference_script.py`` (search 500, bulk 100, never reads results)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_script.py")
+    return _child_cpu(n, lambda url: [script, url, str(n)])
+
+
+def _child_cpu(n: int, argv: Callable[[str], list[str]]) -> dict[str, Any]:
+    """Run ``python argv(url)`` against a served emulator; its CPU per row, less the rows' own."""
     server = _serve_emulator()
     try:
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_script.py")
-        proc = subprocess.run([sys.executable, script, server.url, str(n)],
+        proc = subprocess.run([sys.executable, *argv(server.url)],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise RuntimeError(f"reference script failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+            raise RuntimeError(f"{argv(server.url)[0]} failed ({proc.returncode}):\n"
+                               f"{proc.stderr[-4000:]}")
         out = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     finally:
         server.close()
@@ -420,19 +426,8 @@ def whole_client(n: int) -> dict[str, Any]:
     this measures CPU, not the budget; the emulator runs in this process and
     its CPU is not counted.
     """
-    server = _serve_emulator()
-    try:
-        spec = {"url": server.url, "rows": n}
-        proc = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
-            capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        out = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
-    finally:
-        server.close()
-    out["cpu_us"] = max(out["cpu"] - out["gen"], 0.0) / n * 1e6
-    return out
+    return _child_cpu(n, lambda url: [os.path.abspath(__file__), "--worker",
+                                      json.dumps({"url": url, "rows": n})])
 
 
 def fmt(per_row: dict[str, float], markdown: bool) -> str:

@@ -467,11 +467,8 @@ class FieldMapping:
                 if name == "custom":
                     out[name] = self._checked_custom(value)
                     continue
-                check = self._field_checks.get(name)
-                if check is None:
-                    check = field_check(self.object_type, name)  # KeyError: unknown
-                    if len(self._field_checks) < _CHECKS_HELD:
-                        self._field_checks[name] = check
+                check = self._field_checks.get(name) or _kept(
+                    self._field_checks, name, field_check(self.object_type, name))  # KeyError: unknown
                 out[name] = check(value)
         except Exception:  # worded by validate_payload, below
             return validate_payload(self.object_type, body, parse_strings=self.parse_strings)
@@ -483,11 +480,8 @@ class FieldMapping:
         checks = self._custom_checks
         out: dict[str, Any] = {}
         for name, item in value.items():
-            check = checks.get(name)
-            if check is None:
-                check = custom_check(name, parse_strings=self.parse_strings)
-                if len(checks) < _CHECKS_HELD:
-                    checks[name] = check
+            check = checks.get(name) or _kept(
+                checks, name, custom_check(name, parse_strings=self.parse_strings))
             out[name] = check(item)
         return out
 
@@ -499,6 +493,14 @@ class FieldMapping:
 _NO_PATHS: Final[frozenset[str]] = frozenset()
 #: Compiled checks an identity mapping keeps per kind (field names come from the rows).
 _CHECKS_HELD: Final = 1024
+
+
+def _kept(checks: dict[str, Callable[[Any], Any]], name: str,
+          check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``check``, kept in ``checks`` under ``name`` while fewer than :data:`_CHECKS_HELD` are."""
+    if len(checks) < _CHECKS_HELD:
+        checks[name] = check
+    return check
 
 
 def _placed(kind: int, value: Any) -> Any:

@@ -1161,6 +1161,16 @@ def _collect(
             yield from _one_row(ctx, write, _settle_item(ctx, write, matched.get(i), op))
 
 
+def _written_id(item: Mapping[str, Any], write: _Write, op: Op) -> str | None:
+    """The id of the object an item reports written, or ``None`` when it reports no write."""
+    if str(item.get("status", "")).lower() not in _ITEM_OK:
+        return None
+    object_id = item.get("objectId") or item.get("id")
+    if op == "update" and not object_id:
+        object_id = write.body.get("id")
+    return str(object_id) if object_id else None
+
+
 def _settle_written(
     ctx: ChunkContext, group: list[_Write], matched: dict[int, Mapping[str, Any]], op: Op,
 ) -> None:
@@ -1177,15 +1187,9 @@ def _settle_written(
         row = write.row
         if item is None or row.result is not None:
             continue
-        status = item.get("status", "")
-        if (status if type(status) is str else str(status)).lower() not in _ITEM_OK:
+        object_id = _written_id(item, write, op)
+        if object_id is None or write.intent not in (Outcome.CREATED, Outcome.UPDATED):
             continue
-        object_id = item.get("objectId") or item.get("id")
-        if op == "update" and not object_id:
-            object_id = write.body.get("id")
-        if not object_id or write.intent not in (Outcome.CREATED, Outcome.UPDATED):
-            continue
-        object_id = str(object_id)
         row.result = UpsertResult(
             outcome=write.intent, object_type=name, id=object_id, key=label,
             key_value=row.key_value, fields_written=write.fields, row=row.index)
@@ -1213,11 +1217,9 @@ def _settle_item(ctx: ChunkContext, write: _Write, item: Mapping[str, Any] | Non
         yield from _reconcile(ctx, write)
         return
     item_status = str(item.get("status", "")).lower()
-    object_id = item.get("objectId") or item.get("id")
-    if op == "update" and not object_id:
-        object_id = write.body.get("id")
-    if item_status in _ITEM_OK and object_id:
-        _finish(ctx, write.row, write.intent, id=str(object_id), fields_written=write.fields)
+    object_id = _written_id(item, write, op)
+    if object_id is not None:
+        _finish(ctx, write.row, write.intent, id=object_id, fields_written=write.fields)
         return
     if item_status not in _ITEM_ERROR:
         yield from _reconcile(ctx, write)

@@ -107,9 +107,7 @@ class BoundedMap(MutableMapping[K, V]):
             return value
 
     def __setitem__(self, key: K, value: V) -> None:
-        with self._lock:
-            self._old.pop(key, None)
-            self._put(key, value)
+        self.set_many(((key, value),))
 
     def get(self, key: K, default: Any = None) -> Any:
         """The value for ``key`` (now among the most recently used), else ``default``.
@@ -201,8 +199,7 @@ class Caches:
         a key written moments ago can be missing from it. A miss for a
         remembered key is checked by reading the object by id, not trusted.
         """
-        self._recent[self._entry(object_type, key, key_value)] = (
-            _STAMP.pack(now) + object_id.encode("utf-8", "surrogatepass"))
+        self.remember_many(object_type, key, ((key_value, object_id),), now)
 
     def remember_many(self, object_type: str, key: SyncKey, written: Iterable[tuple[str, str]],
                       now: float) -> None:
