@@ -36,13 +36,11 @@ stages before it. Per row:
 * ``plan update``: ``upsert.readback.plan`` (``merge.plan_update`` with the
   default write policy) against that object; 1 row in 20 has a changed
   lifetime value, as in the warm syncs of ``sync_benchmark.py``;
-* ``encode``: a bulk create item per row (``upsert.batch._bulk_item``), its
-  size for the 100 KB budget (``_size``) and the ``httpx.Request`` of the
-  bulk body, 100 items per request (``Core.build_request``: JSON encoding);
-* ``encode once``: the same bodies with each item encoded once
-  (``json_bytes``), its length as its size, and the body joined from those
-  bytes (``json_array``, ``RequestSpec(content=)``), for reference: what
-  ``upsert/batch.py`` would spend so; not added to the totals.
+* ``encode``: what the engine's writer does per row (``upsert.batch.Writer``):
+  a bulk create item (``_bulk_item``) encoded once (``json_bytes``), its
+  length counted against the 100 KB budget, and the body of each 100 items
+  joined from those bytes (``json_array``) into the ``httpx.Request``
+  (``Core.build_request`` with ``content=``).
 
 Totals: ``new row`` (prepare + plan create + encode: a row created),
 ``existing row`` (prepare + decode + plan update: a row found, mostly
@@ -75,7 +73,7 @@ BULK = 100
 CHANGED_EVERY = 20
 
 STAGES = ("prepare", "plan create", "decode", "plan update", "encode")
-REFERENCE = ("engine prepare", "encode once")
+REFERENCE = ("engine prepare",)
 TOTALS = {
     "new row": ("prepare", "plan create", "encode"),
     "existing row": ("prepare", "decode", "plan update"),
@@ -201,12 +199,6 @@ class Bench:
         self.templates = existing_resources(self.base)
         self.times = dict.fromkeys((*STAGES, *REFERENCE), 0.0)
         self.ctx, self.preparer = self._engine()
-        from kustomer_activations._core import request
-
-        # json_bytes / content= are new: an older tree (a baseline) runs without that stage
-        self.encode_once = hasattr(request, "json_bytes")
-        if not self.encode_once:
-            del self.times["encode once"]
         # The setup's objects (3,000 decoded answers) would make every full garbage
         # collection in the timed stages walk them: a sync holds nothing like it.
         gc.collect()
@@ -295,26 +287,9 @@ class Bench:
                   for j, (r, (m, k), plan) in enumerate(zip(source, prepared, creates,
                                                             strict=True), start)]
         self._timed("encode", lambda: self._encode(writes))
-        if self.encode_once:
-            self._timed("encode once", lambda: self._encode_once(writes))
 
     def _encode(self, writes: list[Any]) -> None:
-        from kustomer_activations._core.request import RequestSpec
-        from kustomer_activations.upsert import batch
-
-        ctx, core = self.ctx, self.core
-        bulk_item, size = batch._bulk_item, batch._size
-        for g in range(0, len(writes), BULK):
-            items = []
-            for write in writes[g:g + BULK]:
-                item = bulk_item(ctx, write, "create")
-                size(item)
-                items.append(item)
-            core.build_request(RequestSpec(method="POST", path="/v1/customers/bulk",
-                                           json=items))
-
-    def _encode_once(self, writes: list[Any]) -> None:
-        """``encode`` as proposed for ``upsert/batch.py``: each item encoded once, sent as is."""
+        """Each item encoded once, its size counted, the bodies joined and sent as is."""
         from kustomer_activations._core.request import RequestSpec, json_array, json_bytes
         from kustomer_activations.upsert import batch
 

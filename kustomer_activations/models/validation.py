@@ -681,7 +681,8 @@ def custom_check(name: str, *, parse_strings: bool = False) -> Callable[[Any], A
             if k is str and parse_strings:
                 text = value.strip()
                 try:
-                    n, k = int(text), int
+                    # int() refuses any text with a point: skip its exception, the slow part
+                    n, k = (float(text), float) if "." in text else (int(text), int)
                 except ValueError:
                     try:
                         n, k = float(text), float
@@ -710,7 +711,10 @@ def custom_check(name: str, *, parse_strings: bool = False) -> Callable[[Any], A
     if kind is CustomType.AT:
         def instant(value: Any) -> Any:
             k = type(value)
-            if k is date or k is datetime or k is str:
+            if k is date:
+                # format_utc's answer for a date (midnight UTC), without building a datetime
+                return f"{value.isoformat()}T00:00:00.000Z"
+            if k is datetime or k is str:
                 text = utc_text(value)
                 if text is not None:
                     return text

@@ -9,11 +9,13 @@ the key bytes in one arena, no Python object per key). Past that, the index
 collect in a small buffer that is written to the store in one transaction
 when it fills. Memory then stays flat however many rows follow.
 
-Keys are found by a 16-byte digest, but a digest never decides alone: the
-key itself is compared (in memory) or is part of the stored primary key (on
-disk), so two keys that share a digest are still two keys. After the
-spill, a fixed-size Bloom filter of the digests (``filter_bytes``) answers
-most new keys without a read from the store: nearly every key is new.
+In memory a key is placed by Python's own 64-bit hash (the table never
+leaves the process); the store files it under a 16-byte digest. Neither
+decides alone: the key itself is compared (in memory) or is part of the
+stored primary key (on disk), so two keys that share a hash are still two
+keys. After the spill, a fixed-size Bloom filter of the hashes
+(``filter_bytes``) answers most new keys without a read from the store:
+nearly every key is new.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ DEFAULT_BUFFER_KEYS = 10_000
 #: Bytes of the Bloom filter used after a spill: a needless read from the store for
 #: ~0.2 % of new keys at 2M keys, ~24 % at 10M.
 DEFAULT_FILTER_BYTES = 4 << 20
+_MASK64 = (1 << 64) - 1
 
 
 def key_digest(key: bytes) -> bytes:
@@ -136,9 +139,8 @@ class _MemoryTable:
         start = self.ends[ordinal - 1] if ordinal else 0
         return bytes(self.arena[start:self.ends[ordinal]])
 
-    def first_row(self, digest: bytes, key: bytes, row: int) -> int:
-        """The stored row for ``key``, or ``row`` after storing it."""
-        value = int.from_bytes(digest[:8], "little")
+    def first_row(self, value: int, key: bytes, row: int) -> int:
+        """The stored row for ``key`` (hashed to the 64-bit ``value``), or ``row`` after storing it."""
         slots, hashes, ends, arena = self.slots, self.hashes, self.ends, self.arena
         mask = len(slots) - 1
         slot = value & mask
@@ -251,11 +253,11 @@ class KeyIndex:
         if self._closed:
             raise ValueError("the key index is closed")
         data = key.encode("utf-8", "surrogatepass")
-        digest = self._digest(data)
         table = self._table
         if table is not None:
+            value = self._value(data)
             before = len(table)
-            first = table.first_row(digest, data, row)
+            first = table.first_row(value, data, row)
             if len(table) > before:
                 self._count += 1
                 if self._count > self._memory_keys:
@@ -264,8 +266,9 @@ class KeyIndex:
         held = self._buffer.get(data)
         if held is not None:
             return held[1]
+        digest = self._digest(data)
         assert self._store is not None and self._filter is not None
-        value = int.from_bytes(digest[:8], "little")
+        value = self._value(data)
         if value in self._filter:
             found = self._store.find(digest, data)
             if found is not None:
@@ -277,6 +280,17 @@ class KeyIndex:
         if len(self._buffer) >= self._buffer_keys:
             self._flush()
         return row
+
+    def _value(self, data: bytes) -> int:
+        """The 64-bit hash that places a key in the table and the filter.
+
+        Python's own keyed hash: both live in this process only, and it costs a
+        tenth of the digest, which is computed for the store alone. An
+        injected digest is used instead, so that tests can make keys collide.
+        """
+        if self._digest is key_digest:
+            return hash(data) & _MASK64
+        return int.from_bytes(self._digest(data)[:8], "little")
 
     def _spill(self) -> None:
         table = self._table

@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
-from hashlib import blake2b
 from typing import Any, Literal, TypeVar, cast
 
 from .._core.effects import Flow
@@ -182,14 +181,14 @@ class Caches:
         self.company_ids: BoundedMap[str, str] = BoundedMap(self.COMPANY_IDS_MAX)
         self._lock = threading.Lock()
         self._identity: dict[str, FieldMapping] = {}
-        # A digest of (type, key, value) -> the write time and the id: ~150 bytes an entry.
-        # A digest collision costs one read by id, which the caller checks against the key.
-        self._recent: BoundedMap[bytes, bytes] = BoundedMap(self.RECENT_MAX)
+        # hash((type, key, value)) -> the write time and the id: ~130 bytes an entry.
+        # The map never leaves this process, so Python's own (keyed, 64-bit) hash serves:
+        # a collision costs one read by id, which the caller checks against the key.
+        self._recent: BoundedMap[int, bytes] = BoundedMap(self.RECENT_MAX)
 
     @staticmethod
-    def _entry(object_type: str, key: SyncKey, key_value: str) -> bytes:
-        text = "\0".join((object_type, key.label, key_value))
-        return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def _entry(object_type: str, key: SyncKey, key_value: str) -> int:
+        return hash((object_type, key.label, key_value))
 
     def remember(self, object_type: str, key: SyncKey, key_value: str, object_id: str,
                  now: float) -> None:
@@ -213,7 +212,7 @@ class Caches:
     def recent_id(self, object_type: str, key: SyncKey, key_value: str, now: float) -> str | None:
         """The id this client wrote for ``key_value`` within :attr:`RECENT_SECONDS`, if any.
 
-        It may (with odds of ~2⁻¹²⁸) be another key's: check the object read by id.
+        It may (with odds of ~2⁻⁶⁴ a pair) be another key's: check the object read by id.
         """
         if self._recent.empty:
             return None
@@ -410,6 +409,8 @@ def prepare_record(
     caches: Caches, kind: ObjectKind, record: Any, mapping: FieldMapping | None
 ) -> MappedRecord:
     """Map and validate one input record (raises :class:`InvalidRecordError`)."""
+    if type(record) is dict:  # the usual row: skip the class checks below
+        return (mapping or caches.identity_mapping(kind.name)).apply(record)
     if isinstance(record, MappedRecord):
         return record
     if isinstance(record, (CustomerInput, CompanyInput)):

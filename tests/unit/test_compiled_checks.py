@@ -25,6 +25,10 @@ class _Text(str):
     pass
 
 
+class _Day(dt.date):
+    pass
+
+
 class _Int(enum.IntEnum):
     ONE = 1
 
@@ -33,10 +37,12 @@ VALUES: list[Any] = [
     "plain", "  padded  ", "x" * 256, "x" * 257, "x" * 1025, "", "é", "\ud800", _Text("sub"),
     "Ada@X.io", "ada@x", "a b@c.io", "@x.io", "ünï@x.io", "+1 555", " ",
     "12.5", " 42 ", "1e400", "nan", "inf", "1_000", "9" * 20, "0x10", "abc",
+    "1.", ".5", "-3.25", "1.5e3", "1_0.5", "1.2.3", ".", "1e400.0", "9" * 400 + ".0", "nan.",
     "true", "No", "1", "maybe", "yes ",
     0, 1, -7, 2**53, 2**53 + 1, 2**60, 10**400, True, False, None, _Int.ONE,
     0.5, float("nan"), float("inf"), 1e308, Decimal("2.50"), Decimal("NaN"),
-    dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10, 30, 1, 123456),
+    dt.date(2024, 5, 1), dt.date(1, 1, 1), dt.date(9999, 12, 31), _Day(2024, 5, 1),
+    dt.datetime(2024, 5, 1, 10, 30, 1, 123456),
     dt.datetime(2024, 5, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
     "2024-05-01T10:00:00Z", "2024-02-30", "2024-05-01",
     "https://x.io/a", "ftp://x.io", ["a", "b"], ("a",), ["a", ""], [1], {"a": 1}, {1, 2}, b"x",
