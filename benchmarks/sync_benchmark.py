@@ -548,7 +548,8 @@ def check_targets(results: list[dict[str, Any]], naive_rpm: float) -> list[str]:
             verdict(scaled < 1.0, f"warm state 1% {r['key']} {n}: {r['requests']} requests = "
                     f"{budget_min:.2f} min of Kustomer budget ({scaled:.2f} min per 1,000,000 rows; < 1)")
     for r in batch:
-        if not r["warm"]:
+        # With slow jobs the end of a sync waits for its last jobs, not for the budget.
+        if not r["warm"] and r.get("job_seconds", 2.0) <= 2.0:
             verdict(r["busy_budget"] >= 0.90,
                     f"cold {r['key']} {r['rows']:,}: {r['busy_budget']:.0%} of the budget in use while "
                     f"writes were queued, {r['budget']:.0%} over the whole sync (>= 90 %)")

@@ -176,6 +176,11 @@ class Pacer:
             self.sent += 1
             return max(0.0, self._default.reserve(now) - now)
 
+    def backlog(self, now: float) -> float:
+        """Seconds of org-budget slots already handed out ahead of ``now`` (0 when idle)."""
+        with self._lock:
+            return max(0.0, self._default.next_slot - now)
+
     def reserve_search(self, now: float) -> float:
         """Claim a slot of the search budget; returns seconds to wait.
 

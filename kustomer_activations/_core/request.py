@@ -81,6 +81,13 @@ class RequestSpec:
             requests under the byte budget) sends those bytes, not a second
             encoding.
         bucket: ``"search"`` for searches, which have their own budget.
+        deferrable: whether the request may let others go first (a bulk
+            job's result read): while the org budget is queued more than
+            :data:`DEFER_BACKLOG` seconds ahead, it waits for the queue to
+            shorten before it claims a slot, for at most
+            :data:`DEFER_MAX` seconds in all. Searches and submissions then
+            keep their pace when reads fall due faster than the budget
+            allows; the reads wait instead, and none waits for ever.
         idempotent: whether re-sending is safe; ``None`` derives it from the
             method (POST is not, unless said otherwise).
         max_retries: per-call override of the client's ``max_retries``.
@@ -93,6 +100,7 @@ class RequestSpec:
     json: Any = _NO_BODY
     content: bytes | None = None
     bucket: Bucket = "default"
+    deferrable: bool = False
     idempotent: bool | None = None
     max_retries: int | None = None
     timeout: httpx.Timeout | None = None
@@ -228,10 +236,17 @@ def _install_httpx_filter() -> None:
         httpx_logger.addFilter(_HTTPX_FILTER)
 
 
+#: A deferrable request waits while the org budget is queued more than this many seconds ahead.
+DEFER_BACKLOG = 1.0
+#: ... and for at most this many seconds in all (so none waits for ever).
+DEFER_MAX = 60.0
+
+
 def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
     """Send ``spec`` until it succeeds or may no longer be retried.
 
-    * Pacing waits come first and are not attempts.
+    * Pacing waits come first and are not attempts; a deferrable request
+      first lets a queued budget drain (see :attr:`RequestSpec.deferrable`).
     * 429: wait what Kustomer says (``Retry-After``, else the window reset),
       hold every task of this client back as well, then re-send; bounded by
       ``max_rate_limit_wait`` in total, not by ``max_retries``: a request
@@ -247,7 +262,16 @@ def request_flow(core: Core, spec: RequestSpec) -> Flow[ApiResponse]:
     resent = 0
     rate_waited = 0.0
     rate_limited = 0
+    deferred = 0.0
     while True:
+        while spec.deferrable and deferred < DEFER_MAX:
+            backlog = core.pacer.backlog(core.clock.now())
+            if backlog <= DEFER_BACKLOG:
+                break
+            # Wake when the slots queued now have gone, not on every slot.
+            wait = min(backlog, DEFER_MAX - deferred)
+            deferred += wait
+            yield Sleep(wait)
         if spec.bucket == "search":
             delay = core.pacer.reserve_search(core.clock.now())
             if delay > 0:

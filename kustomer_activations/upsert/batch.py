@@ -1092,6 +1092,9 @@ def _collect(
     endpoint is asked only when ``/batches`` cannot be read, or has not been
     ready three times in a row (to learn whether the job failed or expired).
     Items that end without an outcome are settled by reading Kustomer.
+    The reads are deferrable (:attr:`RequestSpec.deferrable`): when jobs
+    fall due faster than the budget allows, searches and submissions go
+    first and the reads wait, so slow jobs do not slow the sync down.
     """
     base = f"/v1/bulk/{path_segment(job_id)}"
     reads = 0
@@ -1108,7 +1111,8 @@ def _collect(
         reads += 1
         results: list[Mapping[str, Any]] | None
         try:
-            answer = yield from request_flow(ctx.core, RequestSpec(method="GET", path=f"{base}/batches"))
+            answer = yield from request_flow(ctx.core, RequestSpec(
+                method="GET", path=f"{base}/batches", deferrable=True))
             results = _results(answer.body)
         except FATAL_ERRORS:
             raise
@@ -1137,7 +1141,7 @@ def _collect(
                 # Finished by its status: one more read of the results, then settle.
                 try:
                     answer = yield from request_flow(ctx.core, RequestSpec(
-                        method="GET", path=f"{base}/batches"))
+                        method="GET", path=f"{base}/batches", deferrable=True))
                     matched = _match_results(ctx, group, _results(answer.body), op)
                 except FATAL_ERRORS:
                     raise
