@@ -61,6 +61,8 @@ def format_utc(value: datetime | date) -> str:
     A naive datetime is taken as UTC (not local time) so the result never
     depends on the machine's time zone; a date is midnight UTC.
     """
+    if type(value) is date:  # midnight UTC, without building a datetime
+        return f"{value.isoformat()}T00:00:00.000Z"
     if not isinstance(value, datetime):
         value = datetime.combine(value, time())
     elif value.tzinfo is not None:

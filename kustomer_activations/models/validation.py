@@ -54,6 +54,7 @@ from datetime import date, datetime
 from typing import Any, Final, Literal, TypeGuard
 
 from ..errors import InvalidRecordError, UnknownFieldError
+from ._time import format_utc
 from .contact import Email, Phone
 from .custom import (
     _FALSE,
@@ -712,8 +713,7 @@ def custom_check(name: str, *, parse_strings: bool = False) -> Callable[[Any], A
         def instant(value: Any) -> Any:
             k = type(value)
             if k is date:
-                # format_utc's answer for a date (midnight UTC), without building a datetime
-                return f"{value.isoformat()}T00:00:00.000Z"
+                return format_utc(value)  # never fails for a date: no utc_text guard needed
             if k is datetime or k is str:
                 text = utc_text(value)
                 if text is not None:

@@ -1097,6 +1097,7 @@ def _collect(
     first and the reads wait, so slow jobs do not slow the sync down.
     """
     base = f"/v1/bulk/{path_segment(job_id)}"
+    read_results = RequestSpec(method="GET", path=f"{base}/batches", deferrable=True)
     reads = 0
     waiting = 0     # readable answers in a row that were not complete yet
     unreadable = 0  # answers about this job that could not be read at all
@@ -1111,8 +1112,7 @@ def _collect(
         reads += 1
         results: list[Mapping[str, Any]] | None
         try:
-            answer = yield from request_flow(ctx.core, RequestSpec(
-                method="GET", path=f"{base}/batches", deferrable=True))
+            answer = yield from request_flow(ctx.core, read_results)
             results = _results(answer.body)
         except FATAL_ERRORS:
             raise
@@ -1140,8 +1140,7 @@ def _collect(
             if status != "gone":
                 # Finished by its status: one more read of the results, then settle.
                 try:
-                    answer = yield from request_flow(ctx.core, RequestSpec(
-                        method="GET", path=f"{base}/batches", deferrable=True))
+                    answer = yield from request_flow(ctx.core, read_results)
                     matched = _match_results(ctx, group, _results(answer.body), op)
                 except FATAL_ERRORS:
                     raise

@@ -409,14 +409,13 @@ def prepare_record(
     caches: Caches, kind: ObjectKind, record: Any, mapping: FieldMapping | None
 ) -> MappedRecord:
     """Map and validate one input record (raises :class:`InvalidRecordError`)."""
-    if type(record) is dict:  # the usual row: skip the class checks below
-        return (mapping or caches.identity_mapping(kind.name)).apply(record)
-    if isinstance(record, MappedRecord):
-        return record
-    if isinstance(record, (CustomerInput, CompanyInput)):
-        record = record.to_payload()
-    if not isinstance(record, Mapping):
-        raise InvalidRecordError(f"expected a mapping (a row), got {type(record).__name__}")
+    if type(record) is not dict:  # the usual row skips these class checks
+        if isinstance(record, MappedRecord):
+            return record
+        if isinstance(record, (CustomerInput, CompanyInput)):
+            record = record.to_payload()
+        if not isinstance(record, Mapping):
+            raise InvalidRecordError(f"expected a mapping (a row), got {type(record).__name__}")
     return (mapping or caches.identity_mapping(kind.name)).apply(record)
 
 
