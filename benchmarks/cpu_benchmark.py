@@ -50,7 +50,11 @@ unchanged) and ``all stages`` (their union, an upper bound per row).
 created) against the emulator serving real HTTP on loopback, the SDK in a
 child process, and reports that process's CPU per row (``time.process_time``,
 every thread: the above plus the engine, httpx and sockets), as
-``sync_benchmark.py`` does, minus the CPU of generating the rows.
+``sync_benchmark.py`` does, minus the CPU of generating the rows. Beside it,
+as yardsticks of this machine's speed: ``reference_script.py`` (the issue's
+~50-line httpx script), the same script with ``--read-results`` (it also
+reads each job's outcome once: the requests per-row outcomes need, with no
+validation), the script's work without HTTP, and a JSON round trip.
 """
 
 from __future__ import annotations
@@ -357,10 +361,32 @@ def _serve_emulator() -> Any:
     return server
 
 
-def reference_script(n: int) -> dict[str, Any]:
-    """CPU per row of ``reference_script.py`` (search 500, bulk 100, never reads results)."""
+def reference_script(n: int, read_results: bool = False) -> dict[str, Any]:
+    """CPU per row of ``reference_script.py`` (search 500, bulk 100; reads results if asked)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_script.py")
-    return _child_cpu(n, lambda url: [script, url, str(n)])
+    extra = ["--read-results"] if read_results else []
+    return _child_cpu(n, lambda url: [script, url, str(n), *extra])
+
+
+def script_local(n: int) -> float:
+    """µs/row of the reference script's work without HTTP: each row's body, JSON-encoded in 100s."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from reference_script import body
+
+    base = sample_rows()
+    gen = time.process_time()
+    for _ in rows(base, 0, n):
+        pass
+    gen = time.process_time() - gen
+    t = time.process_time()
+    chunk: list[dict[str, Any]] = []
+    for row in rows(base, 0, n):
+        chunk.append(body(row))
+        if len(chunk) == BULK:
+            json.dumps(chunk)
+            chunk = []
+    json.dumps(chunk)
+    return max(time.process_time() - t - gen, 0.0) / n * 1e6
 
 
 def _child_cpu(n: int, argv: Callable[[str], list[str]]) -> dict[str, Any]:
@@ -451,14 +477,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"whole client (upsert_many, {args.client_rows:,} rows, cold): "
               f"{whole['cpu_us']:.1f} µs/row CPU, {whole['requests']} requests, {whole['counts']}")
         ref = reference_script(args.client_rows)
+        floor = reference_script(args.client_rows, read_results=True)
+        local = script_local(args.client_rows)
         trip = json_round_trip()
         result["reference_script"] = ref
+        result["reference_script_read_results"] = floor
+        result["reference_script_local_us"] = local
         result["json_round_trip_us"] = trip
         # The issue's machine: json round trip 5 µs, the script 19-28 µs, the target 30 µs/row.
         scaled = whole["cpu_us"] * 5.0 / trip
         result["client_us_at_issue_speed"] = scaled
         print(f"reference script (search 500 + bulk 100, no results read): "
-              f"{ref['cpu_us']:.1f} µs/row CPU")
+              f"{ref['cpu_us']:.1f} µs/row CPU, {ref['requests']} requests")
+        http_us = max(ref["cpu_us"] - local, 0.0)
+        print(f"  of which its rows' bodies and JSON: {local:.1f} µs/row; HTTP (httpx, sockets): "
+              f"{http_us:.1f} µs/row ({http_us / ref['requests'] * args.client_rows:.0f} µs "
+              f"a request, {http_us / ref['cpu_us']:.0%} of the script)")
+        print(f"reference script reading each job's results once (the per-row-outcome floor, "
+              f"no validation): {floor['cpu_us']:.1f} µs/row CPU, {floor['requests']} requests")
+        # The issue measured the script at 19-28 µs/row on its machine: the same ratio for the floor.
+        lo, hi = (floor["cpu_us"] * k / ref["cpu_us"] for k in (19.0, 28.0))
+        result["floor_us_at_issue_speed"] = [lo, hi]
+        print(f"  at the issue machine's speed by the script (19-28 µs there): {lo:.0f}-{hi:.0f} µs/row")
         print(f"json round trip of one row's body: {trip:.2f} µs "
               f"(the issue's machine: 5 µs, so this one is {trip / 5.0:.2f}x as slow)")
         print(f"whole client / json round trip: {whole['cpu_us'] / trip:.1f} "

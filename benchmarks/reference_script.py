@@ -8,7 +8,14 @@ outcomes, no retries, no pacing. Its CPU per row on this machine is what
 ``cpu_benchmark.py --client`` compares the SDK's with (the issue's table
 measured such a script at 19-28 µs/row on its machine).
 
-    python benchmarks/reference_script.py URL ROWS   # prints {"cpu": s, "rows": n}
+With ``--read-results`` it also reads each job's outcome once
+(``GET /v1/bulk/{id}/batches``, decoded, each item's status counted): the
+least a client that reports every row's outcome must send and parse, at the
+issue's floor of 0.022 requests a row, still with no validation. The
+emulator's jobs finish at once here, so each read follows its submission.
+
+    python benchmarks/reference_script.py URL ROWS [--read-results]
+    # prints {"cpu": s, "gen": s, "rows": n, "requests": r}
 """
 
 from __future__ import annotations
@@ -46,32 +53,54 @@ def body(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def sync(http: httpx.Client, base: list[dict[str, str]], n: int) -> None:
-    """Search 500 keys at a time, bulk-create the missing ones 100 at a time."""
+def sync(http: httpx.Client, base: list[dict[str, str]], n: int, read: bool = False) -> int:
+    """Search 500 keys at a time, bulk-create the missing ones 100 at a time; the requests sent."""
     chunk: list[dict[str, Any]] = []
+    sent = 0
     for row in rows(base, 0, n):
         chunk.append(body(row))
         if len(chunk) == 500:
-            _chunk(http, chunk)
+            sent += _chunk(http, chunk, read)
             chunk = []
     if chunk:
-        _chunk(http, chunk)
+        sent += _chunk(http, chunk, read)
+    return sent
 
 
-def _chunk(http: httpx.Client, chunk: list[dict[str, Any]]) -> None:
+def _chunk(http: httpx.Client, chunk: list[dict[str, Any]], read: bool) -> int:
     ids = [c["externalId"] for c in chunk]
     found = http.post("/v1/customers/search", params={"pageSize": 500}, json={
         "and": [{"customer_externalId": {"in": ids}}], "queryContext": "customer"})
     found.raise_for_status()
     known = {hit["attributes"].get("externalId") for hit in found.json()["data"]}
     new = [c for c in chunk if c["externalId"] not in known]
+    sent = 1
     for start in range(0, len(new), 100):
-        http.post("/v1/customers/bulk", json=new[start:start + 100]).raise_for_status()
+        job = http.post("/v1/customers/bulk", json=new[start:start + 100])
+        job.raise_for_status()
+        sent += 1
+        if read:
+            sent += _read_results(http, job.json()["data"]["id"], len(new[start:start + 100]))
+    return sent
+
+
+def _read_results(http: httpx.Client, job_id: str, items: int) -> int:
+    """One read of a job's outcome, each item's status counted (what per-row outcomes need)."""
+    answer = http.get(f"/v1/bulk/{job_id}/batches")
+    answer.raise_for_status()
+    outcomes: dict[str, int] = {}
+    for batch in answer.json():
+        for item in batch["results"]:
+            outcomes[item["status"]] = outcomes.get(item["status"], 0) + 1
+    if sum(outcomes.values()) != items:
+        raise RuntimeError(f"job {job_id}: {outcomes} for {items} items")
+    return 1
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python benchmarks/reference_script.py URL ROWS  "
+    read_results = "--read-results" in sys.argv[3:]
+    if len(sys.argv) != 3 + read_results:
+        sys.exit("usage: python benchmarks/reference_script.py URL ROWS [--read-results]  "
                  "(an emulator's URL: cpu_benchmark.py --client starts one)")
     url, n = sys.argv[1], int(sys.argv[2])
     # Set up before the clock starts, as cpu_benchmark.py does for the SDK: the
@@ -79,10 +108,10 @@ if __name__ == "__main__":
     base = sample_rows()
     with httpx.Client(base_url=url, headers={"Authorization": "Bearer bench"}) as http:
         cpu = time.process_time()
-        sync(http, base, n)
+        requests = sync(http, base, n, read_results)
         cpu = time.process_time() - cpu
     gen = time.process_time()
     for _ in rows(base, 0, n):
         pass
     gen = time.process_time() - gen
-    print(json.dumps({"cpu": cpu, "gen": gen, "rows": n}))
+    print(json.dumps({"cpu": cpu, "gen": gen, "rows": n, "requests": requests}))

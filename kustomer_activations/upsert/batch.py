@@ -55,7 +55,7 @@ from . import flows as _flows
 from . import readback as _readback
 from .flows import FATAL_ERRORS, Caches, Found, Mode, failure_outcome
 from .kinds import COMPANY, CUSTOMER, ObjectKind
-from .readback import WritePolicy, is_uncertain, read_flow, settle_flow
+from .readback import UpdateSettled, WritePolicy, is_uncertain, read_flow, settle_flow
 
 __all__ = ["BulkTiming", "ChunkContext", "Row", "SearchForms", "chunk_flow"]
 
@@ -800,13 +800,13 @@ def _single(ctx: ChunkContext, write: _Write, op: Op) -> Flow[None]:
 
 
 def _update_one(
-    ctx: ChunkContext, write: _Write, object_id: str, body: Mapping[str, Any] | None, *,
-    resend: bool = True,
+    ctx: ChunkContext, write: _Write, object_id: str, body: Mapping[str, Any] | None,
 ) -> Flow[None]:
     """One ``PUT`` of ``body``, or of a plan from a fresh read when ``body`` is ``None``.
 
     A 409 conflict (stale ``rev``) re-reads, re-plans and retries once; an
-    uncertain answer is reconciled by reading the object.
+    uncertain answer is settled by reading the object and sent once more if
+    it was not applied (``readback.send_update_flow``, as the single upsert).
     """
     row = write.row
     if body is None:
@@ -822,28 +822,37 @@ def _update_one(
         live = ctx.kind.from_api({"id": object_id, "attributes": {}})
         plan = UpdatePlan(dict(body), write.fields)
     row.sent = True
+    yield from _settle_update(ctx, write, _readback.send_update_flow(
+        ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, live, plan,
+        company_id=row.company_id, policy=ctx.policy))
+
+
+def _settle_update(ctx: ChunkContext, write: _Write, settling: Flow[UpdateSettled]) -> Flow[None]:
+    """Finish the row of an update sent singly, or of one whose bulk outcome was uncertain."""
+    row = write.row
     try:
-        updated, applied = yield from _readback.update_flow(
-            ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, live, plan,
-            company_id=row.company_id, policy=ctx.policy)
+        settled = yield from settling
     except FATAL_ERRORS:
         raise
     except (APIError, APIConnectionError, APIResponseValidationError) as exc:
-        if is_uncertain(exc):
-            yield from _reconcile_update(ctx, write, resend=resend)
-        else:
-            _finish(ctx, row, failure_outcome(exc), error=exc)
+        _finish(ctx, row, failure_outcome(exc), error=exc)
         return
     except (InvalidRecordError, UnknownCompanyLinkError) as exc:
         _finish(ctx, row, Outcome.FAILED, error=exc)
         return
-    # A create settled by a follow-up update keeps its intent: the object was absent
-    # before our create was sent, so it is ours.
-    if applied is None:
+    if settled.status == "gone" and row.known_id:
+        yield from _refind(ctx, row)  # the object a state store named was deleted
+    elif settled.status in ("gone", "unsure"):
+        _finish(ctx, row, Outcome.FAILED, error=settled.error,
+                reason=settled.failure_reason(ctx.kind.name))
+    elif settled.status == "unchanged":
+        # A create settled by a follow-up update keeps its intent: the object was absent
+        # before our create was sent, so it is ours.
         _finish(ctx, row, Outcome.UNCHANGED if write.intent is Outcome.UPDATED else write.intent,
-                id=updated.id)
+                id=settled.id)
     else:
-        _finish(ctx, row, write.intent, id=updated.id, fields_written=applied.fields)
+        _finish(ctx, row, write.intent, id=settled.id,
+                fields_written=write.fields if settled.fields is None else settled.fields)
 
 
 def _rejected_index(exc: BadRequestError, size: int) -> int | None:
@@ -1276,7 +1285,7 @@ def _reconcile(ctx: ChunkContext, write: _Write, *, refused: bool = False) -> Fl
     the object by id.
     """
     if write.intent is Outcome.UPDATED:
-        yield from _reconcile_update(ctx, write, resend=True)
+        yield from _reconcile_update(ctx, write)
         return
     row = write.row
     key, value = _anchor(ctx, row)
@@ -1382,33 +1391,14 @@ def _replan(ctx: ChunkContext, row: Row, object_id: str) -> Flow[tuple[Any, Upda
         return None
 
 
-def _reconcile_update(ctx: ChunkContext, write: _Write, *, resend: bool) -> Flow[None]:
-    """Settle an update whose answer was uncertain: read the object and compare.
-
-    Applied → ``updated``; not applied → sent once more when ``resend``, else
-    ``failed`` "may have been written".
-    """
+def _reconcile_update(ctx: ChunkContext, write: _Write) -> Flow[None]:
+    """Settle an update whose bulk outcome is unknown: read the object and compare; applied
+    → ``updated``; not applied → sent once more (``readback.reconcile_update_flow``, as the
+    single upsert)."""
     row = write.row
-    try:
-        replanned = yield from _replan(ctx, row, str(write.body["id"]))
-    except FATAL_ERRORS:
-        raise
-    except KustomerError as exc:
-        _finish(ctx, row, Outcome.FAILED, error=exc,
-                reason=f"{reason_of(exc)} (the update was sent: {_MAY_HAVE})")
-        return
-    if replanned is None:
-        return
-    live, update = replanned
-    if update is None:
-        _finish(ctx, row, Outcome.UPDATED, id=live.id, fields_written=write.fields)
-        return
-    if not resend:
-        _finish(ctx, row, Outcome.FAILED, reason=f"the update was sent twice without a readable "
-                f"answer: {_MAY_HAVE}")
-        return
-    # Not applied (or not yet): send it once more; an update is safe to repeat.
-    yield from _update_one(ctx, write, live.id, update.body, resend=False)
+    yield from _settle_update(ctx, write, _readback.reconcile_update_flow(
+        ctx.core, ctx.kind, ctx.key, row.key_value, row.mapped, str(write.body["id"]), None,
+        company_id=row.company_id, policy=ctx.policy, resend=True))
 
 
 def _anchor(ctx: ChunkContext, row: Row) -> tuple[SyncKey, Any]:

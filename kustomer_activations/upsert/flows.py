@@ -635,33 +635,17 @@ class _Upsert:
         # After our own create (matched=CREATED) the object is ours, even if it needs a
         # follow-up update (e.g. a link no answer shows).
         written = Outcome.UPDATED if matched is Outcome.UNCHANGED else matched
-        for attempt in (1, 2):
-            try:
-                updated, applied = yield from _readback.update_flow(
-                    self.core, self.kind, self.key, self.key_value, self.mapped, live, update,
-                    company_id=self.company_id, policy=self.policy,
-                )
-            except (APIError, APIConnectionError, APIResponseValidationError) as exc:
-                if not is_uncertain(exc):
-                    raise
-                # The update may have been applied: read the object and compare.
-                current = yield from read_flow(self.core, self.kind, live.id)
-                if current is None:
-                    return self.result(Outcome.FAILED, error=exc, reason=f"{reason_of(exc)} (the "
-                                       f"{self.kind.name} is gone: not written)")
-                replan = _readback.plan(current, self.kind, self.key, self.mapped, self.company_id,
-                                        self.policy)
-                if replan is None:
-                    return self.result(written, id=current.id, fields_written=update.fields)
-                if attempt == 2:
-                    return self.result(Outcome.FAILED, error=exc, reason=f"{reason_of(exc)} (the "
-                                       "update was sent twice: it may have been written)")
-                live, update = current, replan
-                continue
-            if applied is None:
-                return self.result(matched, id=updated.id)
-            return self.result(written, id=updated.id, fields_written=applied.fields)
-        raise AssertionError("unreachable")  # pragma: no cover
+        settled = yield from _readback.send_update_flow(
+            self.core, self.kind, self.key, self.key_value, self.mapped, live, update,
+            company_id=self.company_id, policy=self.policy,
+        )
+        if settled.status == "written":
+            return self.result(written, id=settled.id, fields_written=update.fields
+                               if settled.fields is None else settled.fields)
+        if settled.status == "unchanged":
+            return self.result(matched, id=settled.id)
+        return self.result(Outcome.FAILED, error=settled.error,
+                           reason=settled.failure_reason(self.kind.name))
 
     def create(self) -> Flow[UpsertResult]:
         """Create; an uncertain answer is settled by a lookup, and re-sent only when absent."""

@@ -23,6 +23,10 @@ upsert and the batch engine:
   the index answer did not show; with ``fresh_reads`` always;
 * every update carries the ``rev`` it was planned against where Kustomer's
   schema accepts it, and a 409 conflict re-reads, re-plans and retries once;
+* an update whose answer is lost or unreadable is settled by reading the
+  object (:func:`send_update_flow`, :func:`reconcile_update_flow`): applied,
+  gone, or not applied and sent once more; "may have been written" when
+  nothing read can tell;
 * a customer whose company link no answer shows is not updated unless the
   record sets the link (:class:`~kustomer_activations.errors.UnknownCompanyLinkError`).
 """
@@ -40,8 +44,12 @@ from ..errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
+    AuthenticationError,
+    KustomerError,
     NotFoundError,
+    PermissionDeniedError,
     UnknownCompanyLinkError,
+    reason_of,
 )
 from ..mapping import MappedRecord
 from ..merge import CustomMode, UpdatePlan, plan_update
@@ -52,11 +60,14 @@ __all__ = [
     "ARRAY_FIELDS",
     "NOT_APPLIED_STATUSES",
     "REFUSED_STATUSES",
+    "UpdateSettled",
     "WritePolicy",
     "data_object",
     "is_uncertain",
     "key_visible",
     "read_flow",
+    "reconcile_update_flow",
+    "send_update_flow",
     "settle_flow",
     "update_flow",
 ]
@@ -250,3 +261,102 @@ def update_flow(
             continue
         return kind.from_api(data_object(response.data, path, response.status, "PUT")), update
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@attrs.frozen(kw_only=True)
+class UpdateSettled:
+    """How an update ended, once an uncertain answer was settled by reading the object.
+
+    Attributes:
+        status: ``"written"`` (Kustomer holds the update: its answer says so,
+            or a read after an uncertain answer shows every planned value);
+            ``"unchanged"`` (a re-read after a conflict left nothing to write);
+            ``"gone"`` (the read after an uncertain answer found no object:
+            nothing written); ``"unsure"`` (nothing answered or read tells
+            whether it was applied: it may have been written).
+        id: the object's id (``"written"``, ``"unchanged"``).
+        fields: for ``"written"``, the fields of the plan Kustomer answered
+            to; ``None`` when a read showed the update applied (the fields
+            are those the caller planned).
+        error: for ``"gone"`` and ``"unsure"``, the error to report, if any.
+        detail: for ``"unsure"``, what was sent and read, worded for a reason.
+    """
+
+    status: Literal["written", "unchanged", "gone", "unsure"]
+    id: str | None = None
+    fields: tuple[str, ...] | None = None
+    error: KustomerError | None = None
+    detail: str = ""
+
+    def failure_reason(self, object_type: str) -> str:
+        """The reason of a ``"gone"`` or ``"unsure"`` update's failed row."""
+        what = (f"the {object_type} is gone: not written" if self.status == "gone"
+                else f"{self.detail}: it may have been written")
+        return what if self.error is None else f"{reason_of(self.error)} ({what})"
+
+
+def send_update_flow(
+    core: Core, kind: ObjectKind, key: SyncKey, key_value: str, mapped: MappedRecord,
+    obj: Customer | Company, update: UpdatePlan, *, company_id: str | None, policy: WritePolicy,
+    resend: bool = True,
+) -> Flow[UpdateSettled]:
+    """Send one update (:func:`update_flow`); an uncertain answer is settled by
+    :func:`reconcile_update_flow`, which sends it once more if ``resend`` and
+    the read shows it was not applied.
+
+    The single upsert and the batch engine both write single updates through
+    this flow, so a lost answer ends the same way for either.
+
+    Raises:
+        APIError: Kustomer refused the update (a status that proves it was
+            not applied); the caller reports the record's failure.
+        InvalidRecordError, UnknownCompanyLinkError: re-planning after a read.
+    """
+    try:
+        updated, applied = yield from update_flow(
+            core, kind, key, key_value, mapped, obj, update, company_id=company_id, policy=policy)
+    except (APIError, APIConnectionError, APIResponseValidationError) as exc:
+        if not is_uncertain(exc):
+            raise
+        return (yield from reconcile_update_flow(
+            core, kind, key, key_value, mapped, obj.id, exc, company_id=company_id, policy=policy,
+            resend=resend))
+    if applied is None:
+        return UpdateSettled(status="unchanged", id=updated.id)
+    return UpdateSettled(status="written", id=updated.id, fields=applied.fields)
+
+
+def reconcile_update_flow(
+    core: Core, kind: ObjectKind, key: SyncKey, key_value: str, mapped: MappedRecord,
+    object_id: str, error: KustomerError | None, *, company_id: str | None, policy: WritePolicy,
+    resend: bool,
+) -> Flow[UpdateSettled]:
+    """Settle an update that was sent and answered uncertainly (``error``, when there is
+    one to report: a bulk job's lost item has none): read the object and compare.
+
+    Applied (nothing left to write) → ``written``; the object gone →
+    ``gone``; not applied → sent once more when ``resend`` (an update is
+    safe to repeat: it sets values), else ``unsure``. A read that fails is
+    ``unsure`` too: the update may have landed, and nothing says it did not.
+
+    Raises:
+        AuthenticationError, PermissionDeniedError: the read was refused for
+            the whole client.
+        InvalidRecordError, UnknownCompanyLinkError: re-planning from the read.
+    """
+    try:
+        live = yield from read_flow(core, kind, object_id)
+    except (AuthenticationError, PermissionDeniedError):
+        raise
+    except KustomerError as exc:
+        return UpdateSettled(status="unsure", error=exc, detail="the update was sent")
+    if live is None:
+        return UpdateSettled(status="gone", error=error)
+    again = plan(live, kind, key, mapped, company_id, policy)
+    if again is None:
+        return UpdateSettled(status="written", id=live.id)
+    if not resend:
+        return UpdateSettled(status="unsure", error=error,
+                             detail="the update was sent twice without a readable answer")
+    return (yield from send_update_flow(core, kind, key, key_value, mapped, live, again,
+                                        company_id=company_id, policy=policy, resend=False))
