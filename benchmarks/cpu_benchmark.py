@@ -368,10 +368,17 @@ def reference_script(n: int, read_results: bool = False) -> dict[str, Any]:
     return _child_cpu(n, lambda url: [script, url, str(n), *extra])
 
 
-def script_local(n: int) -> float:
-    """µs/row of the reference script's work without HTTP: each row's body, JSON-encoded in 100s."""
+def _script_body() -> Callable[[dict[str, str]], dict[str, Any]]:
+    """``reference_script.body``: how the script maps a row (importable from any directory)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from reference_script import body
+
+    return body
+
+
+def script_local(n: int) -> float:
+    """µs/row of the reference script's work without HTTP: each row's body, JSON-encoded in 100s."""
+    body = _script_body()
 
     base = sample_rows()
     gen = time.process_time()
@@ -407,8 +414,7 @@ def _child_cpu(n: int, argv: Callable[[str], list[str]]) -> dict[str, Any]:
 
 def json_round_trip() -> float:
     """µs for ``json.loads(json.dumps(body))`` of one row's customer body: the issue's yardstick."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from reference_script import body
+    body = _script_body()
 
     bodies = [body(r) for r in rows(sample_rows(), 0, 2000)]
     best = float("inf")

@@ -76,15 +76,17 @@ def _chunk(http: httpx.Client, chunk: list[dict[str, Any]], read: bool) -> int:
     new = [c for c in chunk if c["externalId"] not in known]
     sent = 1
     for start in range(0, len(new), 100):
-        job = http.post("/v1/customers/bulk", json=new[start:start + 100])
+        batch = new[start:start + 100]
+        job = http.post("/v1/customers/bulk", json=batch)
         job.raise_for_status()
         sent += 1
         if read:
-            sent += _read_results(http, job.json()["data"]["id"], len(new[start:start + 100]))
+            _read_results(http, job.json()["data"]["id"], len(batch))
+            sent += 1
     return sent
 
 
-def _read_results(http: httpx.Client, job_id: str, items: int) -> int:
+def _read_results(http: httpx.Client, job_id: str, items: int) -> None:
     """One read of a job's outcome, each item's status counted (what per-row outcomes need)."""
     answer = http.get(f"/v1/bulk/{job_id}/batches")
     answer.raise_for_status()
@@ -94,7 +96,6 @@ def _read_results(http: httpx.Client, job_id: str, items: int) -> int:
             outcomes[item["status"]] = outcomes.get(item["status"], 0) + 1
     if sum(outcomes.values()) != items:
         raise RuntimeError(f"job {job_id}: {outcomes} for {items} items")
-    return 1
 
 
 if __name__ == "__main__":

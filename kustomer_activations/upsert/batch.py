@@ -53,9 +53,16 @@ from ..models import SyncKey
 from ..results import Outcome, UpsertResult
 from . import flows as _flows
 from . import readback as _readback
-from .flows import FATAL_ERRORS, Caches, Found, Mode, failure_outcome
+from .flows import Caches, Found, Mode, failure_outcome
 from .kinds import COMPANY, CUSTOMER, ObjectKind
-from .readback import UpdateSettled, WritePolicy, is_uncertain, read_flow, settle_flow
+from .readback import (
+    FATAL_ERRORS,
+    UpdateSettled,
+    WritePolicy,
+    is_uncertain,
+    read_flow,
+    settle_flow,
+)
 
 __all__ = ["BulkTiming", "ChunkContext", "Row", "SearchForms", "chunk_flow"]
 

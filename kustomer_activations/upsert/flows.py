@@ -17,12 +17,10 @@ from ..errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
-    AuthenticationError,
     InvalidRecordError,
     KustomerError,
     MissingKeyError,
     NotFoundError,
-    PermissionDeniedError,
     UnknownCompanyLinkError,
     reason_of,
 )
@@ -41,6 +39,7 @@ from ..results import Outcome, UpsertResult
 from . import readback as _readback
 from .kinds import COMPANY, ObjectKind
 from .readback import (
+    FATAL_ERRORS,
     REFUSED_STATUSES,
     WritePolicy,
     data_object,
@@ -500,9 +499,6 @@ def failure_outcome(exc: Exception) -> Outcome:
         return Outcome.REJECTED
     return Outcome.FAILED
 
-
-#: Errors that concern the whole client (key, role), not one record: raised, not reported.
-FATAL_ERRORS = (AuthenticationError, PermissionDeniedError)
 
 
 def upsert_flow(

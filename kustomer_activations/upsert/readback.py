@@ -58,6 +58,7 @@ from .kinds import COMPANY, ObjectKind
 
 __all__ = [
     "ARRAY_FIELDS",
+    "FATAL_ERRORS",
     "NOT_APPLIED_STATUSES",
     "REFUSED_STATUSES",
     "UpdateSettled",
@@ -134,6 +135,9 @@ def _read_before_write(obj: Customer | Company, plan: UpdatePlan, policy: WriteP
         return policy.company_updates == "full"
     return not obj.company_known
 
+
+#: Errors that concern the whole client (key, role), not one record: raised, not reported.
+FATAL_ERRORS = (AuthenticationError, PermissionDeniedError)
 
 #: Statuses that say the request was not applied: refused (400, 409 duplicate or stale
 #: ``rev``, 413 too large, 422), not allowed (401, 403), or over budget (429).
@@ -346,7 +350,7 @@ def reconcile_update_flow(
     """
     try:
         live = yield from read_flow(core, kind, object_id)
-    except (AuthenticationError, PermissionDeniedError):
+    except FATAL_ERRORS:
         raise
     except KustomerError as exc:
         return UpdateSettled(status="unsure", error=exc, detail="the update was sent")
